@@ -1,0 +1,9 @@
+"""Entry point for `flask --app app …`."""
+import sys
+
+from phoneapp import ConfigError, create_app
+
+try:
+    app = create_app()
+except ConfigError as error:
+    sys.exit(f"phoneapp cannot start: {error}")

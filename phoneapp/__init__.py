@@ -1,0 +1,86 @@
+"""phoneapp: call tracking and forwarding for agencies renting Twilio numbers."""
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from phoneapp.config import ConfigError, load_config, read_environ
+from phoneapp.extensions import csrf, db, login_manager, migrate
+from phoneapp.routing_cache import RoutingCache
+
+__all__ = ["create_app", "ConfigError"]
+
+
+def create_app(overrides=None, environ=None):
+    """Build the app from the environment (or `environ`), then apply `overrides` (tests)."""
+    app = Flask(__name__, instance_relative_config=True)
+    instance_path = (overrides or {}).get("INSTANCE_PATH") or app.instance_path
+    app.instance_path = str(instance_path)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(load_config(read_environ() if environ is None else environ, app.instance_path))
+    app.config["SANDBOX_STATE_PATH"] = str(Path(app.instance_path) / "sandbox-account.json")
+    app.config["ROUTING_CACHE_PATH"] = str(Path(app.instance_path) / "routing-cache.json")
+    app.config.update(overrides or {})
+
+    if app.config["SANDBOX"]:
+        _use_sandbox_credentials(app)
+
+    # Behind one reverse proxy; signatures do not depend on it (they use PUBLIC_BASE_URL).
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    _configure_sqlite(app)
+    app.extensions["phoneapp.routing_cache"] = RoutingCache(app.config["ROUTING_CACHE_PATH"])
+
+    from phoneapp import auth, errors, filters, webhooks
+    from phoneapp.api import bp as api_bp
+    from phoneapp.cli import register_cli
+    from phoneapp.pages import bp as pages_bp
+    from phoneapp.partials import bp as partials_bp
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(partials_bp)
+    # Twilio signs its requests instead; the API checks CSRF itself for cookie sessions.
+    csrf.exempt(webhooks.bp)
+    csrf.exempt(api_bp)
+    auth.init_login(app)
+    errors.register_error_handlers(app)
+    filters.register_filters(app)
+    register_cli(app)
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO)
+    return app
+
+
+def _use_sandbox_credentials(app):
+    from phoneapp.sandbox.account import SandboxAccount
+
+    account = SandboxAccount.open(app.config["SANDBOX_STATE_PATH"])
+    app.config["TWILIO_ACCOUNT_SID"] = account.account_sid
+    app.config["TWILIO_AUTH_TOKEN"] = account.auth_token
+
+
+def _configure_sqlite(app):
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            # WAL lets the page polls read while a webhook writes; busy_timeout waits instead of failing.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()

@@ -1,0 +1,102 @@
+"""Command line: `flask --app app users|numbers|demo …`."""
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import AppGroup
+
+from phoneapp.extensions import db
+from phoneapp.models import Client, PhoneAssignment, User
+from phoneapp.services import assignments, clients, users
+from phoneapp.services.errors import UpstreamError, ValidationError
+
+users_cli = AppGroup("users", help="Staff accounts and API tokens.")
+numbers_cli = AppGroup("numbers", help="Tracking numbers in the Twilio account.")
+demo_cli = AppGroup("demo", help="Sandbox demo data.")
+
+
+def _fail(message):
+    raise click.ClickException(message)
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "staff"]), default="staff", show_default=True)
+@click.option("--name", default="", help="Display name (defaults to the part before @).")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Asked for when not given.")
+def create_user(email, role, name, password):
+    """Create a staff account."""
+    try:
+        user = users.create_user(email, password, role=role, name=name)
+    except ValidationError as exc:
+        _fail(exc.message)
+    click.echo(f"Created {user.role} {user.email}.")
+
+
+@users_cli.command("token")
+@click.argument("email")
+def create_token(email):
+    """Print a new API token for EMAIL (shown this once; only its hash is kept)."""
+    user = users.find_user(email)
+    if user is None:
+        _fail(f"no user with e-mail {email}")
+    click.echo(users.issue_token(user))
+
+
+@numbers_cli.command("sync")
+def sync_numbers():
+    """Mirror the Twilio account's numbers into phoneapp (every page)."""
+    try:
+        counts = assignments.sync_numbers()
+    except UpstreamError as exc:
+        _fail(exc.message)
+    click.echo("{total} numbers in the account: {added} added, {updated} updated, "
+               "{missing} gone from the account.".format(**counts))
+
+
+DEMO_CLIENTS = (
+    {"name": "Acme Plumbing", "phone": "+14155550187", "email": "office@acme-plumbing.example",
+     "notes": "Emergency line, 24/7."},
+    {"name": "Brightside Dental", "phone": "+14155550142", "email": "frontdesk@brightside.example",
+     "notes": "Closed Sundays."},
+    {"name": "Cedar & Finch Law", "phone": "+14155550166", "email": "intake@cedarfinch.example", "notes": ""},
+)
+DEMO_ADMIN = ("admin@phoneapp.local", "phoneapp-demo")
+
+
+@demo_cli.command("seed")
+@click.option("--calls/--no-calls", default=True, help="Also place a few simulated calls.")
+def seed_demo(calls):
+    """Fill an empty sandbox install with an admin, clients, assigned numbers and some calls."""
+    if not current_app.config["SANDBOX"]:
+        _fail("demo data is for sandbox mode only (unset TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)")
+    email, password = DEMO_ADMIN
+    if users.find_user(email) is None:
+        users.create_user(email, password, role="admin", name="Demo Admin")
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Client)) == 0:
+        for fields in DEMO_CLIENTS:
+            clients.create_client(fields, current_app.config["PHONE_REGION"])
+    assignments.sync_numbers()
+    numbers = db.session.scalars(sa.select(PhoneAssignment).order_by(PhoneAssignment.phone_number)).all()
+    demo_clients = db.session.scalars(sa.select(Client).order_by(Client.id)).all()
+    for number, client in zip(numbers[:2], demo_clients):
+        if number.client_id is None:
+            assignments.upsert_assignment({"twilio_sid": number.twilio_sid, "client_id": client.id})
+    if calls:
+        from phoneapp.services.simulator import place_simulated_call
+
+        plan = [(numbers[0], "answered"), (numbers[0], "answered"), (numbers[1], "busy"),
+                (numbers[1], "answered"), (numbers[0], "no-answer")]
+        for number, outcome in plan:
+            place_simulated_call(number.phone_number, outcome=outcome, background=False, pace=0)
+    click.echo(f"Demo data ready. Log in as {email} with password {password}")
+
+
+def register_cli(app):
+    app.cli.add_command(users_cli)
+    app.cli.add_command(numbers_cli)
+    app.cli.add_command(demo_cli)
+
+    @app.shell_context_processor
+    def shell_context():
+        return {"db": db, "sa": sa, "User": User, "Client": Client, "PhoneAssignment": PhoneAssignment}

@@ -1,0 +1,243 @@
+"""Database models (SPEC §2). Times are stored as naive UTC."""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from phoneapp.extensions import db
+
+ROLES = ("admin", "staff")
+
+
+def utcnow():
+    """Naive UTC: SQLite keeps no zone, so every stored time is UTC by convention."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120), default="")
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    role: Mapped[str] = mapped_column(sa.String(10), default="staff")
+    is_active_user: Mapped[bool] = mapped_column("is_active", sa.Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    __table_args__ = (sa.CheckConstraint("role in ('admin', 'staff')", name="role"),)
+
+    @property
+    def is_active(self):
+        return self.is_active_user
+
+    @property
+    def is_admin(self):
+        return self.role == "admin"
+
+    def set_password(self, password):
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password):
+        return check_password_hash(self.password_hash, password)
+
+    def __repr__(self):
+        return f"<User {self.email} {self.role}>"
+
+
+class ApiToken(db.Model):
+    """A bearer token; only its SHA-256 is kept, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(12))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+    @staticmethod
+    def hash_token(token):
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def __repr__(self):
+        return f"<ApiToken {self.prefix}… user={self.user_id}>"
+
+
+class LoginAttempt(db.Model):
+    """Failed logins, counted per address and e-mail to throttle password guessing."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    remote_addr: Mapped[str] = mapped_column(sa.String(64), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Client(db.Model):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    phone: Mapped[str] = mapped_column(sa.String(20))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    notes: Mapped[str] = mapped_column(sa.Text, default="")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    phone_assignments: Mapped[list[PhoneAssignment]] = relationship(back_populates="client")
+
+    def __repr__(self):
+        return f"<Client {self.id} {self.name}>"
+
+
+# config_state values: where phoneapp believes Twilio's configuration of the number stands.
+CONFIG_STATES = ("unverified", "verifying", "ok", "drift", "missing", "error")
+
+
+class PhoneAssignment(db.Model):
+    """A tracking number rented from Twilio and, when assigned, the client it forwards to."""
+
+    __tablename__ = "phone_assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    twilio_sid: Mapped[str] = mapped_column(sa.String(34), unique=True)
+    phone_number: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    friendly_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    client_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clients.id", ondelete="SET NULL"), index=True)
+    forward_to_number: Mapped[str | None] = mapped_column(sa.String(20))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    webhook_url: Mapped[str | None] = mapped_column(sa.String(500))
+    config_state: Mapped[str] = mapped_column(sa.String(12), default="unverified")
+    config_detail: Mapped[str] = mapped_column(sa.String(500), default="")
+    last_verified_at: Mapped[datetime | None]
+    last_call_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    client: Mapped[Client | None] = relationship(back_populates="phone_assignments")
+
+    @property
+    def target_number(self):
+        """Where calls go: the override, else the client's phone, else nowhere."""
+        if self.forward_to_number:
+            return self.forward_to_number
+        if self.client is not None:
+            return self.client.phone
+        return None
+
+    def __repr__(self):
+        return f"<PhoneAssignment {self.phone_number} client={self.client_id}>"
+
+
+class CallRecord(db.Model):
+    """One inbound call to a tracking number, keyed by Twilio's parent CallSid."""
+
+    __tablename__ = "call_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    twilio_call_sid: Mapped[str] = mapped_column(sa.String(34), unique=True)
+    phone_assignment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("phone_assignments.id", ondelete="SET NULL"), index=True)
+    from_number: Mapped[str] = mapped_column(sa.String(32), default="")
+    to_number: Mapped[str] = mapped_column(sa.String(32), default="")
+    forwarded_to: Mapped[str | None] = mapped_column(sa.String(20))
+    # How the call was routed: assignment, default_number, message (nobody to forward to).
+    routed_by: Mapped[str | None] = mapped_column(sa.String(20))
+    status: Mapped[str] = mapped_column(sa.String(20), default="ringing", index=True)
+    dial_call_sid: Mapped[str | None] = mapped_column(sa.String(34), index=True)
+    dial_leg_status: Mapped[str | None] = mapped_column(sa.String(20))
+    dial_status: Mapped[str | None] = mapped_column(sa.String(20))
+    duration: Mapped[int | None]
+    dial_duration: Mapped[int | None]
+    recording_url: Mapped[str | None] = mapped_column(sa.String(500))
+    recording_sid: Mapped[str | None] = mapped_column(sa.String(34))
+    voicemail_url: Mapped[str | None] = mapped_column(sa.String(500))
+    voicemail_duration: Mapped[int | None]
+    caller_city: Mapped[str | None] = mapped_column(sa.String(100))
+    caller_state: Mapped[str | None] = mapped_column(sa.String(100))
+    caller_zip: Mapped[str | None] = mapped_column(sa.String(20))
+    caller_country: Mapped[str | None] = mapped_column(sa.String(10))
+    is_test: Mapped[bool] = mapped_column(default=False, index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    phone_assignment: Mapped[PhoneAssignment | None] = relationship()
+
+    __table_args__ = (sa.Index("ix_call_records_assignment_started", "phone_assignment_id", "started_at"),)
+
+    def __repr__(self):
+        return f"<CallRecord {self.twilio_call_sid} {self.status}>"
+
+
+class AuditEvent(db.Model):
+    """Who changed what: assignments, forward targets, webhook fixes."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    actor_label: Mapped[str] = mapped_column(sa.String(254), default="system")
+    action: Mapped[str] = mapped_column(sa.String(40), index=True)
+    subject_type: Mapped[str] = mapped_column(sa.String(40))
+    subject_id: Mapped[int | None]
+    before: Mapped[dict | None] = mapped_column(sa.JSON)
+    after: Mapped[dict | None] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    actor: Mapped[User | None] = relationship()
+
+    __table_args__ = (sa.Index("ix_audit_events_subject", "subject_type", "subject_id"),)
+
+    def __repr__(self):
+        return f"<AuditEvent {self.action} {self.subject_type}:{self.subject_id}>"
+
+
+class Alert(db.Model):
+    """Something staff must see; one open row per (kind, subject), repeats counted."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    subject: Mapped[str] = mapped_column(sa.String(100))
+    severity: Mapped[str] = mapped_column(sa.String(10), default="warning")
+    message: Mapped[str] = mapped_column(sa.String(500))
+    phone_assignment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("phone_assignments.id", ondelete="SET NULL"), index=True)
+    occurrences: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    resolved_at: Mapped[datetime | None]
+
+    phone_assignment: Mapped[PhoneAssignment | None] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("severity in ('info', 'warning', 'error')", name="severity"),
+        # The database, not the code, guarantees one open alert per cause under concurrent webhooks.
+        sa.Index("uq_alerts_open_kind_subject", "kind", "subject", unique=True,
+                 sqlite_where=sa.text("resolved_at IS NULL"),
+                 postgresql_where=sa.text("resolved_at IS NULL")),
+    )
+
+    def __repr__(self):
+        return f"<Alert {self.kind} {self.subject} x{self.occurrences}>"

@@ -1,0 +1,52 @@
+"""Where an inbound call goes (SPEC §3): a plain decision, no Flask, no database."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RouteEntry:
+    """What routing needs to know of one tracking number, from the database or the cache."""
+
+    phone_number: str
+    assignment_id: int | None
+    client_id: int | None
+    is_active: bool
+    target: str | None
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """`action` is forward or message; `routed_by` and `reason` are kept on the call record."""
+
+    action: str
+    target: str | None
+    routed_by: str
+    reason: str | None = None
+
+    @property
+    def forwards(self):
+        return self.action == "forward"
+
+
+def unroutable_reason(entry):
+    """Why a number cannot forward to its own client, or None when it can."""
+    if entry is None:
+        return "unknown number"
+    if not entry.is_active:
+        return "number is inactive"
+    if entry.client_id is None and not entry.target:
+        return "number is not assigned to a client"
+    if not entry.target:
+        return "number has no forward target"
+    return None
+
+
+def route_call(entry, default_forward_number=None):
+    """Decide the target for a call to the tracking number described by `entry`."""
+    reason = unroutable_reason(entry)
+    if reason is None:
+        return RoutingDecision("forward", entry.target, "assignment")
+    if default_forward_number:
+        return RoutingDecision("forward", default_forward_number, "default_number", reason)
+    return RoutingDecision("message", None, "message", reason)

@@ -1,0 +1,37 @@
+"""Alerts: one open row per cause, repeats counted rather than duplicated."""
+import sqlalchemy as sa
+
+from phoneapp.extensions import db
+from phoneapp.models import Alert, utcnow
+from phoneapp.services.db_utils import insert_for
+
+
+def raise_alert(kind, subject, message, *, severity="warning", phone_assignment_id=None):
+    """Open an alert for (kind, subject), or count one more occurrence of the open one."""
+    now = utcnow()
+    statement = insert_for(Alert).values(
+        kind=kind, subject=subject, message=message, severity=severity,
+        phone_assignment_id=phone_assignment_id, occurrences=1, created_at=now, last_seen_at=now,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["kind", "subject"],
+        index_where=sa.text("resolved_at IS NULL"),
+        set_={"occurrences": Alert.occurrences + 1, "last_seen_at": now, "message": message},
+    )
+    db.session.execute(statement)
+
+
+def resolve_alerts(kind, subject):
+    """Close the open alert for (kind, subject), if there is one."""
+    db.session.execute(
+        sa.update(Alert)
+        .where(Alert.kind == kind, Alert.subject == subject, Alert.resolved_at.is_(None))
+        .values(resolved_at=utcnow())
+    )
+
+
+def open_alerts():
+    """Open alerts, newest activity first."""
+    return db.session.scalars(
+        sa.select(Alert).where(Alert.resolved_at.is_(None)).order_by(Alert.last_seen_at.desc())
+    ).all()

@@ -1,0 +1,222 @@
+"""Tracking numbers: assignment to clients, forward targets, and Twilio's configuration of them."""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from flask import current_app
+
+from phoneapp.extensions import db
+from phoneapp.models import Client, PhoneAssignment, utcnow
+from phoneapp.phones import InvalidPhoneNumber, parse_phone
+from phoneapp.public_urls import expected_webhooks
+from phoneapp.services.alerts import raise_alert, resolve_alerts
+from phoneapp.services.audit import record_audit
+from phoneapp.services.errors import NotFound, UpstreamError, ValidationError
+from phoneapp.services.routes import refresh_routing_cache
+from phoneapp.services.twilio_account import twilio
+from phoneapp.twilio_gateway import NumberNotFound, TwilioError
+
+TWILIO_NUMBER_SID = re.compile(r"^PN[0-9a-fA-F]{32}$")
+ROUTING_FIELDS = ("client_id", "forward_to_number", "is_active")
+EDITABLE_FIELDS = ("client_id", "forward_to_number", "is_active", "friendly_name")
+
+
+def routing_fields(number):
+    return {field: getattr(number, field) for field in ROUTING_FIELDS}
+
+
+def _region():
+    return current_app.config["PHONE_REGION"]
+
+
+def clean_assignment_fields(data, *, allowed=EDITABLE_FIELDS):
+    """Validated assignment fields from raw input; ValidationError names every bad field."""
+    errors, clean = {}, {}
+    for field in sorted(set(data) - set(allowed)):
+        errors[field] = "unknown field"
+    if "client_id" in data:
+        client_id = data["client_id"]
+        if client_id in (None, ""):
+            clean["client_id"] = None
+        elif isinstance(client_id, bool) or not isinstance(client_id, (int, str)) or not str(client_id).isdigit():
+            errors["client_id"] = "must be a client id or null"
+        elif db.session.get(Client, int(client_id)) is None:
+            errors["client_id"] = f"no client with id {client_id}"
+        else:
+            clean["client_id"] = int(client_id)
+    if "forward_to_number" in data:
+        value = data["forward_to_number"]
+        if value in (None, ""):
+            clean["forward_to_number"] = None
+        else:
+            try:
+                clean["forward_to_number"] = parse_phone(value, _region())
+            except InvalidPhoneNumber as exc:
+                errors["forward_to_number"] = exc.reason
+    if "is_active" in data:
+        if not isinstance(data["is_active"], bool):
+            errors["is_active"] = "must be true or false"
+        else:
+            clean["is_active"] = data["is_active"]
+    if "friendly_name" in data:
+        name = data["friendly_name"]
+        if not isinstance(name, str) or len(name) > 200:
+            errors["friendly_name"] = "must be text of at most 200 characters"
+        else:
+            clean["friendly_name"] = name.strip()
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def _audit_routing_change(number, before, actor):
+    after = routing_fields(number)
+    if after == before:
+        return
+    if before["client_id"] != after["client_id"]:
+        action = "unassign" if after["client_id"] is None else ("assign" if before["client_id"] is None else "reassign")
+    elif before["forward_to_number"] != after["forward_to_number"]:
+        action = "change_forward_target"
+    else:
+        action = "activate" if after["is_active"] else "deactivate"
+    record_audit(action, number, before=before, after=after, actor=actor)
+
+
+def ensure_webhooks(number_config):
+    """Point the number's Twilio configuration at phoneapp; returns (config, changed)."""
+    expected = expected_webhooks()
+    drifted = (
+        number_config.voice_url != expected["voice_url"]
+        or number_config.voice_fallback_url != expected["voice_fallback_url"]
+        or number_config.status_callback != expected["status_callback"]
+        or bool(number_config.voice_application_sid)
+        or bool(number_config.trunk_sid)
+    )
+    if not drifted:
+        return number_config, False
+    return twilio().update_number_webhooks(number_config.sid, **expected), True
+
+
+def upsert_assignment(data, actor=None):
+    """Create or update the assignment for data["twilio_sid"]; Twilio is pointed at phoneapp first."""
+    errors = {}
+    sid = data.get("twilio_sid")
+    if not isinstance(sid, str) or not TWILIO_NUMBER_SID.match(sid):
+        errors["twilio_sid"] = "must be a Twilio phone number SID: PN followed by 32 hex digits"
+    if "phone_number" in data and data["phone_number"] not in (None, ""):
+        try:
+            parse_phone(data["phone_number"], _region())
+        except InvalidPhoneNumber as exc:
+            errors["phone_number"] = exc.reason
+    try:
+        fields = clean_assignment_fields({k: v for k, v in data.items() if k not in ("twilio_sid", "phone_number")})
+    except ValidationError as exc:
+        errors.update(exc.details)
+        fields = {}
+    if errors:
+        raise ValidationError(errors)
+
+    number = db.session.scalars(sa.select(PhoneAssignment).where(PhoneAssignment.twilio_sid == sid)).first()
+    try:
+        config = twilio().fetch_number(sid)
+        config, fixed = ensure_webhooks(config)
+    except NumberNotFound:
+        raise ValidationError({"twilio_sid": "no such number in the Twilio account"}) from None
+    except TwilioError as exc:
+        raise UpstreamError(f"Twilio did not accept the change, nothing was saved: {exc.message}") from None
+
+    created = number is None
+    if created:
+        clash = db.session.scalars(
+            sa.select(PhoneAssignment).where(PhoneAssignment.phone_number == config.phone_number)).first()
+        if clash is not None:
+            raise ValidationError({"twilio_sid": f"{config.phone_number} is already tracked under {clash.twilio_sid}"})
+        number = PhoneAssignment(twilio_sid=sid, phone_number=config.phone_number,
+                                 friendly_name=config.friendly_name or "", client_id=None,
+                                 forward_to_number=None, is_active=True)
+        db.session.add(number)
+        db.session.flush()
+    before = routing_fields(number)
+    for name, value in fields.items():
+        setattr(number, name, value)
+    _mark_verified(number, config.voice_url)
+    db.session.flush()
+    _audit_routing_change(number, before, actor)
+    if fixed:
+        record_audit("fix_webhook", number, after=expected_webhooks(), actor=actor)
+    db.session.commit()
+    refresh_routing_cache()
+    return number, created
+
+
+def _mark_verified(number, voice_url):
+    number.webhook_url = voice_url
+    number.config_state = "ok"
+    number.config_detail = ""
+    number.last_verified_at = utcnow()
+
+
+def update_assignment(number, data, actor=None):
+    """Change some of a number's fields (assign, reassign, forward target, on/off), audited."""
+    fields = clean_assignment_fields(data)
+    before = routing_fields(number)
+    for name, value in fields.items():
+        setattr(number, name, value)
+    db.session.flush()
+    _audit_routing_change(number, before, actor)
+    db.session.commit()
+    refresh_routing_cache()
+    return number
+
+
+def release_assignment(number, actor=None):
+    """Unassign and deactivate; the number's call history stays."""
+    return update_assignment(number, {"client_id": None, "forward_to_number": None, "is_active": False}, actor)
+
+
+def get_assignment(number_id):
+    number = db.session.get(PhoneAssignment, number_id)
+    if number is None:
+        raise NotFound(f"no phone number with id {number_id}")
+    return number
+
+
+def sync_numbers():
+    """Mirror the Twilio account's numbers (every page); returns counts of added, updated, missing."""
+    try:
+        configs = twilio().list_numbers()
+    except TwilioError as exc:
+        raise UpstreamError(f"could not list the Twilio account's numbers: {exc.message}") from None
+    by_sid = {config.sid: config for config in configs}
+    known = {number.twilio_sid: number for number in db.session.scalars(sa.select(PhoneAssignment))}
+    added = updated = missing = 0
+    for sid, config in by_sid.items():
+        number = known.get(sid)
+        if number is None:
+            db.session.add(PhoneAssignment(twilio_sid=sid, phone_number=config.phone_number,
+                                           friendly_name=config.friendly_name or "", webhook_url=config.voice_url,
+                                           config_state="unverified"))
+            added += 1
+            continue
+        changed = False
+        for name, value in (("phone_number", config.phone_number), ("friendly_name", config.friendly_name or ""),
+                            ("webhook_url", config.voice_url)):
+            if getattr(number, name) != value:
+                setattr(number, name, value)
+                changed = True
+        if number.config_state == "missing":
+            number.config_state, number.config_detail, changed = "unverified", "", True
+            resolve_alerts("number_missing", f"number:{number.id}")
+        updated += changed
+    for sid, number in known.items():
+        if sid not in by_sid and number.config_state != "missing":
+            number.config_state = "missing"
+            number.config_detail = "Number is gone from the Twilio account"
+            raise_alert("number_missing", f"number:{number.id}",
+                        f"{number.phone_number} is no longer in the Twilio account",
+                        severity="error", phone_assignment_id=number.id)
+            missing += 1
+    db.session.commit()
+    refresh_routing_cache()
+    return {"added": added, "updated": updated, "missing": missing, "total": len(by_sid)}

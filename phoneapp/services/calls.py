@@ -1,0 +1,174 @@
+"""Call records written from Twilio's webhooks: idempotent by CallSid, never moving backwards."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from phoneapp.call_status import TERMINAL_STATUSES, advance_status, is_failed_forward
+from phoneapp.extensions import db
+from phoneapp.models import CallRecord, PhoneAssignment, utcnow
+from phoneapp.number_status import FAILING_STREAK
+from phoneapp.services.alerts import raise_alert, resolve_alerts
+from phoneapp.services.db_utils import insert_for
+
+
+def _as_int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _caller_fields(params):
+    return {
+        "from_number": (params.get("From") or "")[:32],
+        "to_number": (params.get("To") or "")[:32],
+        "caller_city": params.get("FromCity") or None,
+        "caller_state": params.get("FromState") or None,
+        "caller_zip": params.get("FromZip") or None,
+        "caller_country": params.get("FromCountry") or None,
+    }
+
+
+def call_record_for(call_sid, **defaults):
+    """The record for `call_sid`, created with `defaults` if this is the first word of it, locked."""
+    statement = (insert_for(CallRecord)
+                 .values(twilio_call_sid=call_sid, **defaults)
+                 .on_conflict_do_nothing(index_elements=["twilio_call_sid"]))
+    db.session.execute(statement)
+    # The row lock serialises concurrent callbacks of one call on PostgreSQL; SQLite's write lock does it there.
+    return db.session.scalars(
+        sa.select(CallRecord).where(CallRecord.twilio_call_sid == call_sid)
+        .with_for_update().execution_options(populate_existing=True)
+    ).one()
+
+
+def record_inbound_call(params, decision, phone_assignment_id, *, is_test=False):
+    """Store the call that the voice webhook is answering, with the routing decided for it."""
+    status = params.get("CallStatus") if params.get("CallStatus") in ("queued", "ringing", "in-progress") else "ringing"
+    record = call_record_for(
+        params["CallSid"], status=status, phone_assignment_id=phone_assignment_id, is_test=is_test,
+        **_caller_fields(params),
+    )
+    # A retried voice webhook must not rewrite a call that has moved on; it fills only what is missing.
+    if record.routed_by is None:
+        record.routed_by = decision.routed_by
+        record.forwarded_to = decision.target
+        record.phone_assignment_id = phone_assignment_id
+    if phone_assignment_id is not None:
+        db.session.execute(sa.update(PhoneAssignment).where(PhoneAssignment.id == phone_assignment_id)
+                           .values(last_call_at=utcnow()))
+    db.session.commit()
+    return record
+
+
+def record_call_status(params):
+    """The inbound call's own status callback."""
+    record = call_record_for(params["CallSid"], status="ringing", **_caller_fields(params))
+    _advance(record, params.get("CallStatus"), params.get("CallDuration"))
+    db.session.commit()
+    return record
+
+
+def _advance(record, reported, duration):
+    new_status = advance_status(record.status, reported)
+    if new_status != record.status:
+        record.status = new_status
+    if reported in TERMINAL_STATUSES and record.status in TERMINAL_STATUSES:
+        if record.ended_at is None:
+            record.ended_at = utcnow()
+        if record.duration is None and _as_int(duration) is not None:
+            record.duration = _as_int(duration)
+
+
+def record_dial_result(params):
+    """The <Dial action>: how the forwarded leg ended. Returns the record."""
+    record = call_record_for(params["CallSid"], status="in-progress", **_caller_fields(params))
+    record.status = advance_status(record.status, "in-progress")
+    dial_status = params.get("DialCallStatus")
+    if dial_status and record.dial_status is None:
+        record.dial_status = dial_status
+        record.dial_leg_status = advance_status(record.dial_leg_status, _leg_status(dial_status))
+    if params.get("DialCallSid") and record.dial_call_sid is None:
+        record.dial_call_sid = params["DialCallSid"]
+    if record.dial_duration is None and _as_int(params.get("DialCallDuration")) is not None:
+        record.dial_duration = _as_int(params.get("DialCallDuration"))
+    db.session.commit()
+    if record.phone_assignment_id is not None and dial_status:
+        _update_failed_forwards_alert(record.phone_assignment_id)
+    return record
+
+
+def _leg_status(dial_status):
+    # DialCallStatus "answered" is the conference flavour of "completed".
+    return "completed" if dial_status == "answered" else dial_status
+
+
+def record_dial_event(params):
+    """A status callback of the forwarded (child) leg, tied back to its parent call."""
+    parent_sid = params.get("ParentCallSid")
+    child_sid = params.get("CallSid")
+    if parent_sid:
+        record = call_record_for(parent_sid, status="in-progress")
+    else:
+        record = db.session.scalars(
+            sa.select(CallRecord).where(CallRecord.dial_call_sid == child_sid).with_for_update()
+        ).first()
+        if record is None:
+            return None
+    record.status = advance_status(record.status, "in-progress")
+    if record.dial_call_sid is None:
+        record.dial_call_sid = child_sid
+    reported = params.get("CallStatus")
+    record.dial_leg_status = advance_status(record.dial_leg_status, reported)
+    if reported == "in-progress" and record.answered_at is None:
+        record.answered_at = utcnow()
+    if reported in TERMINAL_STATUSES and record.dial_duration is None:
+        record.dial_duration = _as_int(params.get("CallDuration"))
+    db.session.commit()
+    return record
+
+
+def record_recording(params, kind):
+    """A recording of the forwarded call or a voicemail, linked to the parent call."""
+    url = params.get("RecordingUrl")
+    if not url or params.get("RecordingStatus") not in (None, "", "completed"):
+        return None
+    record = call_record_for(params["CallSid"], status="in-progress", **_caller_fields(params))
+    duration = _as_int(params.get("RecordingDuration"))
+    if kind == "voicemail":
+        record.voicemail_url = record.voicemail_url or url
+        record.voicemail_duration = record.voicemail_duration or duration
+    else:
+        record.recording_url = record.recording_url or url
+        record.recording_sid = record.recording_sid or params.get("RecordingSid")
+    db.session.commit()
+    return record
+
+
+def failed_forward_streak(phone_assignment_id, limit=FAILING_STREAK):
+    """How many of the number's latest finished forwards failed in a row."""
+    recent = db.session.scalars(
+        sa.select(CallRecord.dial_status)
+        .where(CallRecord.phone_assignment_id == phone_assignment_id, CallRecord.dial_status.is_not(None),
+               CallRecord.is_test.is_(False))
+        .order_by(CallRecord.started_at.desc(), CallRecord.id.desc()).limit(limit)
+    ).all()
+    streak = 0
+    for dial_status in recent:
+        if not is_failed_forward(dial_status):
+            break
+        streak += 1
+    return streak
+
+
+def _update_failed_forwards_alert(phone_assignment_id):
+    subject = f"number:{phone_assignment_id}"
+    streak = failed_forward_streak(phone_assignment_id)
+    if streak >= FAILING_STREAK:
+        number = db.session.get(PhoneAssignment, phone_assignment_id)
+        raise_alert("failed_forwards", subject,
+                    f"The last {streak} calls to {number.phone_number} forwarded to nobody who answered",
+                    severity="error", phone_assignment_id=phone_assignment_id)
+    elif streak == 0:
+        resolve_alerts("failed_forwards", subject)
+    db.session.commit()

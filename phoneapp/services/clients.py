@@ -1,0 +1,96 @@
+"""Clients: the agency's customers whose phones receive forwarded calls."""
+import sqlalchemy as sa
+
+from phoneapp.extensions import db
+from phoneapp.models import Client, PhoneAssignment
+from phoneapp.phones import InvalidPhoneNumber, parse_phone
+from phoneapp.services.audit import record_audit
+from phoneapp.services.errors import ValidationError
+from phoneapp.services.routes import refresh_routing_cache
+
+CLIENT_FIELDS = ("name", "phone", "email", "notes", "is_active")
+
+
+def client_fields(client):
+    return {field: getattr(client, field) for field in CLIENT_FIELDS}
+
+
+def clean_client_fields(data, region, *, partial):
+    """Validated client fields from `data`; raises ValidationError naming every bad field."""
+    errors, clean = {}, {}
+    unknown = set(data) - set(CLIENT_FIELDS)
+    for field in sorted(unknown):
+        errors[field] = "unknown field"
+    if "name" in data or not partial:
+        name = data.get("name")
+        if not isinstance(name, str) or not name.strip():
+            errors["name"] = "a name is required"
+        elif len(name.strip()) > 200:
+            errors["name"] = "at most 200 characters"
+        else:
+            clean["name"] = name.strip()
+    if "phone" in data or not partial:
+        try:
+            clean["phone"] = parse_phone(data.get("phone"), region)
+        except InvalidPhoneNumber as exc:
+            errors["phone"] = exc.reason
+    if "email" in data:
+        email = data.get("email")
+        if email in (None, ""):
+            clean["email"] = None
+        elif not isinstance(email, str) or "@" not in email or len(email) > 254 or " " in email.strip():
+            errors["email"] = "not an e-mail address"
+        else:
+            clean["email"] = email.strip()
+    if "notes" in data:
+        notes = data.get("notes")
+        if notes is not None and not isinstance(notes, str):
+            errors["notes"] = "must be text"
+        else:
+            clean["notes"] = (notes or "").strip()
+    if "is_active" in data:
+        if not isinstance(data["is_active"], bool):
+            errors["is_active"] = "must be true or false"
+        else:
+            clean["is_active"] = data["is_active"]
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+def create_client(data, region, actor=None):
+    """Create a client from raw input."""
+    fields = clean_client_fields(data, region, partial=False)
+    client = Client(**fields)
+    db.session.add(client)
+    db.session.flush()
+    record_audit("create_client", client, after=client_fields(client), actor=actor)
+    db.session.commit()
+    return client
+
+
+def update_client(client, data, region, actor=None):
+    """Change some of a client's fields; its numbers follow a new phone at once."""
+    fields = clean_client_fields(data, region, partial=True)
+    before = client_fields(client)
+    for name, value in fields.items():
+        setattr(client, name, value)
+    after = client_fields(client)
+    if after != before:
+        record_audit("update_client", client, before=before, after=after, actor=actor)
+    db.session.commit()
+    if before["phone"] != after["phone"]:
+        refresh_routing_cache()
+    return client
+
+
+def delete_client(client, actor=None):
+    """Remove a client; its numbers become unassigned (Pending) and their call history stays."""
+    numbers = db.session.scalars(sa.select(PhoneAssignment).where(PhoneAssignment.client_id == client.id)).all()
+    for number in numbers:
+        record_audit("unassign", number, before={"client_id": client.id}, after={"client_id": None}, actor=actor)
+        number.client_id = None
+    record_audit("delete_client", client, before=client_fields(client), actor=actor)
+    db.session.delete(client)
+    db.session.commit()
+    refresh_routing_cache()
