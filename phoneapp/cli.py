@@ -5,7 +5,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from phoneapp.extensions import db
-from phoneapp.models import Client, PhoneAssignment, User
+from phoneapp.models import CallRecord, Client, PhoneAssignment, User
 from phoneapp.services import assignments, clients, users
 from phoneapp.services.errors import UpstreamError, ValidationError
 
@@ -54,6 +54,20 @@ def sync_numbers():
                "{missing} gone from the account.".format(**counts))
 
 
+@numbers_cli.command("verify")
+@click.option("--fix", is_flag=True, help="Point every drifted number back at phoneapp (audited).")
+def verify_numbers(fix):
+    """Compare every number's Twilio voice URL, fallback and status callback with phoneapp's."""
+    from phoneapp.services.twilio_account import twilio
+    from phoneapp.services.verification import verify_numbers as run_verification
+
+    counts = run_verification(twilio(), fix=fix)
+    click.echo("{ok} ok, {fixed} fixed, {drift} differ, {missing} gone from the account, "
+               "{error} could not be checked.".format(**counts))
+    if counts["drift"] or counts["missing"] or counts["error"]:
+        raise SystemExit(1)
+
+
 DEMO_CLIENTS = (
     {"name": "Acme Plumbing", "phone": "+14155550187", "email": "office@acme-plumbing.example",
      "notes": "Emergency line, 24/7."},
@@ -82,7 +96,8 @@ def seed_demo(calls):
     for number, client in zip(numbers[:2], demo_clients):
         if number.client_id is None:
             assignments.upsert_assignment({"twilio_sid": number.twilio_sid, "client_id": client.id})
-    if calls:
+    # Seeding twice must not double the demo history.
+    if calls and db.session.scalar(sa.select(sa.func.count()).select_from(CallRecord)) == 0:
         from phoneapp.services.simulator import place_simulated_call
 
         plan = [(numbers[0], "answered"), (numbers[0], "answered"), (numbers[1], "busy"),

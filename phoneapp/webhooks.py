@@ -1,7 +1,8 @@
 """Twilio → phoneapp webhooks (SPEC §5): signed, idempotent by CallSid, TwiML via VoiceResponse."""
 import logging
+from functools import wraps
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from phoneapp.call_status import is_failed_forward
@@ -22,6 +23,18 @@ log = logging.getLogger(__name__)
 
 def twiml_response(xml):
     return Response(xml, mimetype="text/xml")
+
+
+def require_call_sid(view):
+    """A callback that names no call cannot be tied to anything: say so instead of failing."""
+
+    @wraps(view)
+    def checked(*args, **kwargs):
+        if not request.form.get("CallSid"):
+            abort(400, description="CallSid is required")
+        return view(*args, **kwargs)
+
+    return checked
 
 
 @bp.post("/voice")
@@ -118,6 +131,7 @@ def _twiml_for(decision):
 
 @bp.post("/status")
 @require_twilio_signature
+@require_call_sid
 def call_status():
     """Status callback of the inbound call."""
     calls.record_call_status(request.form)
@@ -126,6 +140,7 @@ def call_status():
 
 @bp.post("/dial-status")
 @require_twilio_signature
+@require_call_sid
 def dial_status():
     """The <Dial action>: the forwarded leg's result; voicemail when nobody answered."""
     calls.record_dial_result(request.form)
@@ -144,6 +159,7 @@ def dial_events():
 
 @bp.post("/recording")
 @require_twilio_signature
+@require_call_sid
 def recording():
     """Recording callbacks, and the <Record action> of a voicemail (hence the hangup)."""
     kind = "voicemail" if request.args.get("kind") == "voicemail" else "call"

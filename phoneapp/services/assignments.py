@@ -15,6 +15,7 @@ from phoneapp.services.audit import record_audit
 from phoneapp.services.errors import NotFound, UpstreamError, ValidationError
 from phoneapp.services.routes import refresh_routing_cache
 from phoneapp.services.twilio_account import twilio
+from phoneapp.services.verification import config_differences
 from phoneapp.twilio_gateway import NumberNotFound, TwilioError
 
 TWILIO_NUMBER_SID = re.compile(r"^PN[0-9a-fA-F]{32}$")
@@ -86,14 +87,7 @@ def _audit_routing_change(number, before, actor):
 def ensure_webhooks(number_config):
     """Point the number's Twilio configuration at phoneapp; returns (config, changed)."""
     expected = expected_webhooks()
-    drifted = (
-        number_config.voice_url != expected["voice_url"]
-        or number_config.voice_fallback_url != expected["voice_fallback_url"]
-        or number_config.status_callback != expected["status_callback"]
-        or bool(number_config.voice_application_sid)
-        or bool(number_config.trunk_sid)
-    )
-    if not drifted:
+    if not config_differences(number_config, expected):
         return number_config, False
     return twilio().update_number_webhooks(number_config.sid, **expected), True
 

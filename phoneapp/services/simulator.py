@@ -6,7 +6,7 @@ import threading
 from flask import current_app
 
 from phoneapp.sandbox.account import SandboxAccount
-from phoneapp.sandbox.caller import simulate_inbound_call
+from phoneapp.sandbox.caller import simulate_inbound_call, wsgi_transport
 
 log = logging.getLogger(__name__)
 SANDBOX_CALLERS = ("+12025550143", "+13125550178", "+16175550119", "+17185550165", "+14085550132")
@@ -19,14 +19,13 @@ class UnreachableWebhook(ConnectionError):
 def in_process_transport(app):
     """Deliver the sandbox's webhook requests through the app's full WSGI stack."""
     base = app.config["PUBLIC_BASE_URL"]
+    send = wsgi_transport(app)
 
     def transport(url, params, headers):
+        # A voice URL pointing elsewhere is unreachable here, as a stranger's server would be for Twilio.
         if not url or not url.startswith(base + "/"):
             raise UnreachableWebhook(f"{url!r} is not served by this phoneapp")
-        path = url[len(base):]
-        with app.test_client() as client:
-            response = client.post(path, data=params, headers=headers, base_url=base)
-            return response.status_code, response.get_data(as_text=True)
+        return send(url, params, headers)
 
     return transport
 
