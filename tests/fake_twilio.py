@@ -1,0 +1,45 @@
+"""A fake Twilio REST API on a real local port, backed by a sandbox account file."""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from werkzeug.serving import make_server
+
+from phoneapp.sandbox.account import SandboxAccount
+from phoneapp.sandbox.rest import make_rest_app
+
+
+@dataclass
+class FakeTwilio:
+    """A running fake: point a Twilio client at base_url and inspect or arrange state through account."""
+
+    base_url: str
+    account: SandboxAccount
+
+    @property
+    def account_sid(self) -> str:
+        """The fake account's SID."""
+        return self.account.account_sid
+
+    @property
+    def auth_token(self) -> str:
+        """The fake account's auth token."""
+        return self.account.auth_token
+
+
+@contextmanager
+def running_fake_twilio(state_path, on_call_created=None):
+    """Serve the sandbox REST app for the account at state_path on 127.0.0.1 until the block ends."""
+    account = SandboxAccount.open(state_path)
+    server = make_server("127.0.0.1", 0, make_rest_app(account, on_call_created=on_call_created), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="fake-twilio", daemon=True)
+    thread.start()
+    try:
+        yield FakeTwilio(base_url=f"http://127.0.0.1:{server.server_port}", account=account)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
