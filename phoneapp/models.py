@@ -153,6 +153,8 @@ class CallRecord(db.Model):
     twilio_call_sid: Mapped[str] = mapped_column(sa.String(34), unique=True)
     phone_assignment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("phone_assignments.id", ondelete="SET NULL"), index=True)
+    # The client the call was routed for, kept as it was then: reassigning a number moves no history.
+    client_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clients.id", ondelete="SET NULL"))
     from_number: Mapped[str] = mapped_column(sa.String(32), default="")
     to_number: Mapped[str] = mapped_column(sa.String(32), default="")
     forwarded_to: Mapped[str | None] = mapped_column(sa.String(20))
@@ -180,8 +182,10 @@ class CallRecord(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     phone_assignment: Mapped[PhoneAssignment | None] = relationship()
+    client: Mapped[Client | None] = relationship()
 
-    __table_args__ = (sa.Index("ix_call_records_assignment_started", "phone_assignment_id", "started_at"),)
+    __table_args__ = (sa.Index("ix_call_records_assignment_started", "phone_assignment_id", "started_at"),
+                      sa.Index("ix_call_records_client_started", "client_id", "started_at"))
 
     def __repr__(self):
         return f"<CallRecord {self.twilio_call_sid} {self.status}>"

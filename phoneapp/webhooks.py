@@ -90,7 +90,7 @@ def _record_call(decision, entry):
         return
     assignment_id = entry.assignment_id if entry is not None else None
     try:
-        calls.record_inbound_call(request.form, decision, assignment_id)
+        calls.record_inbound_call(request.form, decision, entry)
         if decision.reason is not None:
             _alert_unrouted(decision, assignment_id)
     except SQLAlchemyError:

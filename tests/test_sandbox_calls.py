@@ -68,3 +68,16 @@ def test_number_not_pointed_at_phoneapp_loses_the_call_and_twilio_reports_it(app
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CallRecord)) == 0
     assert [alert["error_code"] for alert in account.alerts()] == ["11200"]
     assert call.requests[0].error
+
+
+def test_sync_keeps_a_name_staff_gave_and_renames_are_audited(app):
+    from phoneapp.models import AuditEvent
+
+    assignments.sync_numbers()
+    number = db.session.scalars(sa.select(PhoneAssignment).order_by(PhoneAssignment.phone_number)).first()
+    assignments.update_assignment(number, {"friendly_name": "Spring campaign"})
+    assignments.sync_numbers()
+    db.session.refresh(number)
+    assert number.friendly_name == "Spring campaign"
+    event = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "rename")).one()
+    assert (event.before, event.after) == ({"friendly_name": "Sandbox line 1"}, {"friendly_name": "Spring campaign"})

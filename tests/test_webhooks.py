@@ -68,11 +68,14 @@ def test_reassigning_changes_next_call_without_touching_twilio(app, signed_post,
 
     account = SandboxAccount.open(app.config["SANDBOX_STATE_PATH"])
     before = account.numbers()
+    first_client_id = assigned.client_id
     assert dial_target(twiml(signed_post("/twilio/voice", voice_params("CA" + "a" * 32)))) == "+14155550187"
     other = make_client(name="Brightside Dental", phone="+14155550142")
     assignments.update_assignment(assigned, {"client_id": other.id})
     assert dial_target(twiml(signed_post("/twilio/voice", voice_params("CA" + "b" * 32)))) == "+14155550142"
     assert account.numbers() == before
+    history = dict(db.session.execute(sa.select(CallRecord.twilio_call_sid, CallRecord.client_id)).all())
+    assert history == {"CA" + "a" * 32: first_client_id, "CA" + "b" * 32: other.id}
 
 
 def test_caller_record_holds_routing_and_location(signed_post, assigned):

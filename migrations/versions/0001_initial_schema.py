@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 17:24:46.555699
+Create Date: 2026-11-24 17:42:33.301114
 
 """
 from alembic import op
@@ -137,6 +137,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('twilio_call_sid', sa.String(length=34), nullable=False),
     sa.Column('phone_assignment_id', sa.Integer(), nullable=True),
+    sa.Column('client_id', sa.Integer(), nullable=True),
     sa.Column('from_number', sa.String(length=32), nullable=False),
     sa.Column('to_number', sa.String(length=32), nullable=False),
     sa.Column('forwarded_to', sa.String(length=20), nullable=True),
@@ -161,12 +162,14 @@ def upgrade():
     sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_call_records_client_id_clients'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['phone_assignment_id'], ['phone_assignments.id'], name=op.f('fk_call_records_phone_assignment_id_phone_assignments'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_call_records')),
     sa.UniqueConstraint('twilio_call_sid', name=op.f('uq_call_records_twilio_call_sid'))
     )
     with op.batch_alter_table('call_records', schema=None) as batch_op:
         batch_op.create_index('ix_call_records_assignment_started', ['phone_assignment_id', 'started_at'], unique=False)
+        batch_op.create_index('ix_call_records_client_started', ['client_id', 'started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_call_records_dial_call_sid'), ['dial_call_sid'], unique=False)
         batch_op.create_index(batch_op.f('ix_call_records_is_test'), ['is_test'], unique=False)
         batch_op.create_index(batch_op.f('ix_call_records_phone_assignment_id'), ['phone_assignment_id'], unique=False)
@@ -184,6 +187,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_call_records_phone_assignment_id'))
         batch_op.drop_index(batch_op.f('ix_call_records_is_test'))
         batch_op.drop_index(batch_op.f('ix_call_records_dial_call_sid'))
+        batch_op.drop_index('ix_call_records_client_started')
         batch_op.drop_index('ix_call_records_assignment_started')
 
     op.drop_table('call_records')

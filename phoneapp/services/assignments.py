@@ -155,10 +155,14 @@ def update_assignment(number, data, actor=None):
     """Change some of a number's fields (assign, reassign, forward target, on/off), audited."""
     fields = clean_assignment_fields(data)
     before = routing_fields(number)
+    old_name = number.friendly_name
     for name, value in fields.items():
         setattr(number, name, value)
     db.session.flush()
     _audit_routing_change(number, before, actor)
+    if number.friendly_name != old_name:
+        record_audit("rename", number, before={"friendly_name": old_name},
+                     after={"friendly_name": number.friendly_name}, actor=actor)
     db.session.commit()
     refresh_routing_cache()
     return number
@@ -194,8 +198,8 @@ def sync_numbers():
             added += 1
             continue
         changed = False
-        for name, value in (("phone_number", config.phone_number), ("friendly_name", config.friendly_name or ""),
-                            ("webhook_url", config.voice_url)):
+        # The friendly name is staff's label once the number is here; a sync must not revert their edits.
+        for name, value in (("phone_number", config.phone_number), ("webhook_url", config.voice_url)):
             if getattr(number, name) != value:
                 setattr(number, name, value)
                 changed = True

@@ -42,18 +42,21 @@ def call_record_for(call_sid, **defaults):
     ).one()
 
 
-def record_inbound_call(params, decision, phone_assignment_id, *, is_test=False):
+def record_inbound_call(params, decision, entry, *, is_test=False):
     """Store the call that the voice webhook is answering, with the routing decided for it."""
+    phone_assignment_id = entry.assignment_id if entry is not None else None
+    client_id = entry.client_id if entry is not None and decision.routed_by == "assignment" else None
     status = params.get("CallStatus") if params.get("CallStatus") in ("queued", "ringing", "in-progress") else "ringing"
     record = call_record_for(
-        params["CallSid"], status=status, phone_assignment_id=phone_assignment_id, is_test=is_test,
-        **_caller_fields(params),
+        params["CallSid"], status=status, phone_assignment_id=phone_assignment_id, client_id=client_id,
+        is_test=is_test, **_caller_fields(params),
     )
     # A retried voice webhook must not rewrite a call that has moved on; it fills only what is missing.
     if record.routed_by is None:
         record.routed_by = decision.routed_by
         record.forwarded_to = decision.target
         record.phone_assignment_id = phone_assignment_id
+        record.client_id = client_id
     if phone_assignment_id is not None:
         db.session.execute(sa.update(PhoneAssignment).where(PhoneAssignment.id == phone_assignment_id)
                            .values(last_call_at=utcnow()))

@@ -1,0 +1,264 @@
+"""Full pages: dashboard, tracking numbers, clients and the call log."""
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from sqlalchemy.orm import joinedload
+
+from phoneapp import number_cards
+from phoneapp.call_status import call_outcome
+from phoneapp.extensions import db
+from phoneapp.models import AuditEvent, CallRecord, Client, PhoneAssignment
+from phoneapp.phones import display_phone
+from phoneapp.services import alerts as alert_service
+from phoneapp.services import clients as client_service
+from phoneapp.services.errors import ValidationError
+
+bp = Blueprint("pages", __name__)
+
+CALLS_PER_PAGE = 50
+HISTORY_PER_PAGE = 25
+CLIENT_FORM_FIELDS = ("name", "phone", "email", "notes")
+
+
+def page_arg():
+    page = request.args.get("page", type=int) or 1
+    return max(page, 1)
+
+
+def int_arg(name):
+    value = request.args.get(name, type=int)
+    return value if value and value > 0 else None
+
+
+def calls_select(*, number_id=None, client_id=None, outcome=None):
+    """Calls newest first, with their number and client loaded for display."""
+    query = (sa.select(CallRecord)
+             .options(joinedload(CallRecord.phone_assignment).joinedload(PhoneAssignment.client))
+             .order_by(CallRecord.started_at.desc(), CallRecord.id.desc()))
+    if number_id is not None:
+        query = query.where(CallRecord.phone_assignment_id == number_id)
+    if client_id is not None:
+        query = query.where(CallRecord.phone_assignment_id.in_(
+            sa.select(PhoneAssignment.id).where(PhoneAssignment.client_id == client_id)))
+    if outcome in number_cards.OUTCOMES:
+        query = query.where(number_cards.outcome_expression() == outcome)
+    return query
+
+
+def paginate_calls(query, per_page):
+    return db.paginate(query, page=page_arg(), per_page=per_page, error_out=False)
+
+
+def call_log_filters():
+    """The call log's filters from the query string, unknown values dropped."""
+    outcome = request.args.get("outcome") or None
+    return {
+        "number": int_arg("number"),
+        "client": int_arg("client"),
+        "outcome": outcome if outcome in number_cards.OUTCOMES else None,
+    }
+
+
+def call_log_context():
+    """Everything the call log table needs; shared with its polling partial."""
+    filters = call_log_filters()
+    pagination = paginate_calls(
+        calls_select(number_id=filters["number"], client_id=filters["client"], outcome=filters["outcome"]),
+        CALLS_PER_PAGE)
+    return {"pagination": pagination, "filters": filters,
+            "page_args": {key: value for key, value in filters.items() if value is not None}}
+
+
+@bp.get("/")
+@login_required
+def dashboard():
+    """Numbers by status, today's calls, recent calls and open alerts."""
+    cards = number_cards.all_cards()
+    counts = number_cards.count_by_colour(cards)
+    calls_today = db.session.scalar(
+        sa.select(sa.func.count()).select_from(CallRecord)
+        .where(CallRecord.started_at >= number_cards.today_start_utc(), CallRecord.is_test.is_(False)))
+    attention = [card for card in cards if card.status.colour == "red"]
+    return render_template("pages/dashboard.html", counts=counts, total_numbers=len(cards),
+                           calls_today=calls_today, recent_calls=recent_calls(),
+                           alerts=alert_service.open_alerts(), attention=attention)
+
+
+def recent_calls(limit=10):
+    return db.session.scalars(calls_select().limit(limit)).unique().all()
+
+
+@bp.get("/numbers")
+@login_required
+def numbers():
+    """A card per tracking number."""
+    cards = number_cards.all_cards()
+    return render_template("pages/numbers.html", cards=cards, counts=number_cards.count_by_colour(cards))
+
+
+@bp.get("/numbers/<int:number_id>")
+@login_required
+def number_detail(number_id):
+    """One tracking number: its card, Twilio configuration, call history and audit trail."""
+    number = db.get_or_404(PhoneAssignment, number_id)
+    card = number_cards.card_for(number)
+    pagination = paginate_calls(calls_select(number_id=number.id), HISTORY_PER_PAGE)
+    events = db.session.scalars(
+        sa.select(AuditEvent).options(joinedload(AuditEvent.actor))
+        .where(AuditEvent.subject_type == "PhoneAssignment", AuditEvent.subject_id == number.id)
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(100)
+    ).all()
+    return render_template("pages/number_detail.html", number=number, card=card, pagination=pagination,
+                           events=events, client_names=client_names_in(events))
+
+
+def client_names_in(events):
+    """{client id: name} for the client ids an audit trail mentions, so it reads as names."""
+    ids = set()
+    for event in events:
+        for side in (event.before or {}, event.after or {}):
+            if isinstance(side.get("client_id"), int):
+                ids.add(side["client_id"])
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(Client.id, Client.name).where(Client.id.in_(ids))).all())
+
+
+@bp.get("/numbers/<int:number_id>/edit")
+@login_required
+def edit_number(number_id):
+    """The assignment form on a page of its own, for browsers without scripts."""
+    number = db.get_or_404(PhoneAssignment, number_id)
+    return render_template("pages/number_edit.html", number=number, form=assignment_form_values(number),
+                           errors={}, clients=number_cards.client_choices(number.client_id))
+
+
+def assignment_form_values(number):
+    return {"client_id": str(number.client_id or ""), "forward_to_number": shown_phone(number.forward_to_number),
+            "friendly_name": number.friendly_name or ""}
+
+
+def shown_phone(e164):
+    """A stored number as staff type it; parse_phone reads it back to the same E.164."""
+    return display_phone(e164, current_app.config["PHONE_REGION"]) if e164 else ""
+
+
+def client_form_data():
+    """The client form's fields as strings, exactly as the services expect raw input."""
+    return {field: request.form.get(field, "") for field in CLIENT_FORM_FIELDS}
+
+
+def clients_with_counts():
+    """Clients with how many tracking numbers each has, in one grouped query."""
+    counts = (sa.select(PhoneAssignment.client_id, sa.func.count().label("numbers"))
+              .group_by(PhoneAssignment.client_id).subquery())
+    rows = db.session.execute(
+        sa.select(Client, sa.func.coalesce(counts.c.numbers, 0))
+        .outerjoin(counts, counts.c.client_id == Client.id)
+        .order_by(Client.name)
+    ).all()
+    return rows
+
+
+@bp.get("/clients")
+@login_required
+def clients():
+    """Clients with a form to add one."""
+    return render_template("pages/clients.html", rows=clients_with_counts(), form={}, errors={})
+
+
+@bp.post("/clients")
+@login_required
+def create_client():
+    """Add a client; the list again with the reasons when the input is refused."""
+    data = client_form_data()
+    try:
+        client = client_service.create_client(data, current_app.config["PHONE_REGION"])
+    except ValidationError as exc:
+        return render_template("pages/clients.html", rows=clients_with_counts(), form=data,
+                               errors=exc.details), 422
+    flash(f"Client “{client.name}” added.", "success")
+    return redirect(url_for("pages.client_detail", client_id=client.id), code=303)
+
+
+@bp.get("/clients/<int:client_id>")
+@login_required
+def client_detail(client_id):
+    """One client: details, tracking numbers and call history."""
+    client = db.get_or_404(Client, client_id)
+    numbers = db.session.scalars(
+        number_cards.numbers_query().where(PhoneAssignment.client_id == client.id)).unique().all()
+    pagination = paginate_calls(calls_select(client_id=client.id), HISTORY_PER_PAGE)
+    return render_template("pages/client_detail.html", client=client, cards=number_cards.build_cards(numbers),
+                           pagination=pagination)
+
+
+@bp.get("/clients/<int:client_id>/edit")
+@login_required
+def edit_client(client_id):
+    """The client edit form."""
+    client = db.get_or_404(Client, client_id)
+    form = {field: getattr(client, field) or "" for field in CLIENT_FORM_FIELDS}
+    form["phone"] = shown_phone(client.phone)
+    form["is_active"] = client.is_active
+    return render_template("pages/client_edit.html", client=client, form=form, errors={})
+
+
+@bp.post("/clients/<int:client_id>/edit")
+@login_required
+def update_client(client_id):
+    """Save the client edit form."""
+    client = db.get_or_404(Client, client_id)
+    data = client_form_data()
+    data["is_active"] = request.form.get("is_active") == "on"
+    try:
+        client_service.update_client(client, data, current_app.config["PHONE_REGION"])
+    except ValidationError as exc:
+        db.session.rollback()
+        return render_template("pages/client_edit.html", client=client, form=data, errors=exc.details), 422
+    flash(f"Client “{client.name}” saved.", "success")
+    return redirect(url_for("pages.client_detail", client_id=client.id), code=303)
+
+
+@bp.post("/clients/<int:client_id>/delete")
+@login_required
+def delete_client(client_id):
+    """Remove a client; its numbers become unassigned and keep their history."""
+    client = db.get_or_404(Client, client_id)
+    name = client.name
+    client_service.delete_client(client)
+    flash(f"Client “{name}” deleted. Its numbers are unassigned now.", "success")
+    return redirect(url_for("pages.clients"), code=303)
+
+
+@bp.get("/calls")
+@login_required
+def calls():
+    """The call log, newest first, paginated, with simple filters."""
+    context = call_log_context()
+    numbers_list = db.session.scalars(sa.select(PhoneAssignment).order_by(PhoneAssignment.phone_number)).all()
+    clients_list = db.session.scalars(sa.select(Client).order_by(Client.name)).all()
+    if context["pagination"].page > max(context["pagination"].pages, 1):
+        abort(404)
+    return render_template("pages/calls.html", numbers=numbers_list, clients=clients_list,
+                           outcomes=number_cards.OUTCOMES, **context)
+
+
+@bp.app_template_global()
+def outcome_of(call):
+    """The one-word outcome badge of a call, the same words the call log filters on."""
+    return call_outcome(call.status, call.dial_status, call.routed_by, has_voicemail=bool(call.voicemail_url))
+
+
+NAV_SECTIONS = {
+    "dashboard": "dashboard", "numbers": "numbers", "number_detail": "numbers", "edit_number": "numbers",
+    "clients": "clients", "create_client": "clients", "client_detail": "clients", "edit_client": "clients",
+    "update_client": "clients", "calls": "calls",
+}
+
+
+@bp.app_template_global()
+def nav_section():
+    """Which top-nav entry the current page belongs to."""
+    blueprint, _, view = (request.endpoint or "").partition(".")
+    return NAV_SECTIONS.get(view) if blueprint == "pages" else None

@@ -1,0 +1,152 @@
+"""htmx fragments and the forms that answer with one; each also works opened or posted directly."""
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from phoneapp import number_cards
+from phoneapp.extensions import db
+from phoneapp.htmx import is_htmx
+from phoneapp.models import PhoneAssignment
+from phoneapp.pages import assignment_form_values, call_log_context, recent_calls
+from phoneapp.public_urls import expected_webhooks
+from phoneapp.sandbox.account import OUTCOMES as SIMULATED_OUTCOMES
+from phoneapp.services import assignments
+from phoneapp.services.errors import ValidationError
+from phoneapp.services.simulator import place_simulated_call
+from phoneapp.services.twilio_account import twilio
+from phoneapp.services.verification import verify_number
+
+bp = Blueprint("partials", __name__, url_prefix="/partials")
+
+
+def render_card(number, note=None, note_kind="info", calling=False, changed=False):
+    html = render_template("partials/_number_card.html", card=number_cards.card_for(number), note=note,
+                           note_kind=note_kind, calling=calling)
+    # The page's status totals listen for this and refresh themselves.
+    return html, 200, ({"HX-Trigger": "numbers-changed"} if changed else {})
+
+
+def render_form(number, form, errors, status=200):
+    template = "partials/_number_form.html" if is_htmx() else "pages/number_edit.html"
+    return render_template(template, number=number, form=form, errors=errors,
+                           clients=number_cards.client_choices(number.client_id)), status
+
+
+def done(number, message, twilio_problem=None):
+    """The fresh card for htmx; for a plain form post, a flash and a 303 to the number's page."""
+    kind = "success"
+    if twilio_problem:
+        message, kind = f"{message} But Twilio is not pointed at phoneapp yet: {twilio_problem}", "warning"
+    if is_htmx():
+        return render_card(number, note=message, note_kind=kind, changed=True)
+    flash(message, kind)
+    return redirect(url_for("pages.number_detail", number_id=number.id), code=303)
+
+
+@bp.get("/numbers/<int:number_id>/card")
+@login_required
+def number_card(number_id):
+    """One number's card; it polls itself while a call on it is live."""
+    number = db.get_or_404(PhoneAssignment, number_id)
+    return render_card(number)
+
+
+@bp.get("/numbers/<int:number_id>/edit")
+@login_required
+def edit_number(number_id):
+    """The assignment form, swapped in place of the card."""
+    number = db.get_or_404(PhoneAssignment, number_id)
+    return render_template("partials/_number_form.html", number=number, form=assignment_form_values(number),
+                           errors={}, clients=number_cards.client_choices(number.client_id))
+
+
+@bp.post("/numbers/<int:number_id>")
+@login_required
+def update_number(number_id):
+    """Assign, reassign, change the forward target or rename; audited."""
+    number = db.get_or_404(PhoneAssignment, number_id)
+    form = {field: (request.form.get(field) or "").strip()
+            for field in ("client_id", "forward_to_number", "friendly_name")}
+    try:
+        assignments.update_assignment(number, form)
+    except ValidationError as exc:
+        db.session.rollback()
+        return render_form(number, form, exc.details, 422)
+    return done(number, "Saved.", point_twilio_here(number))
+
+
+@bp.post("/numbers/<int:number_id>/active")
+@login_required
+def set_number_active(number_id):
+    """Switch a number on or off; audited."""
+    number = db.get_or_404(PhoneAssignment, number_id)
+    value = request.form.get("is_active")
+    if value not in ("true", "false"):
+        abort(400, "is_active must be true or false")
+    assignments.update_assignment(number, {"is_active": value == "true"})
+    return done(number, "Activated." if number.is_active else "Deactivated.", point_twilio_here(number))
+
+
+def point_twilio_here(number):
+    """Check (and fix) Twilio's side of a number that forwards now; None when fine, else what is wrong.
+
+    The assignment is saved first: phoneapp routes from its own database, so staff's change must
+    stand even while Twilio is unreachable; the card then shows the problem and the worker retries.
+    """
+    if not (number.is_active and number.target_number):
+        return None
+    if number.config_state == "ok" and number.webhook_url == expected_webhooks()["voice_url"]:
+        return None
+    verify_number(number, twilio(), fix=True)
+    db.session.commit()
+    if number.config_state == "ok":
+        return None
+    return number.config_detail or "Twilio's configuration could not be checked"
+
+
+@bp.post("/numbers/<int:number_id>/simulate-call")
+@login_required
+def simulate_call(number_id):
+    """Sandbox only: ring the number from a simulated caller, in the background."""
+    if not current_app.config["SANDBOX"]:
+        abort(404)
+    number = db.get_or_404(PhoneAssignment, number_id)
+    outcome = request.form.get("outcome") or "answered"
+    if outcome not in SIMULATED_OUTCOMES:
+        abort(400, f"outcome must be one of {', '.join(SIMULATED_OUTCOMES)}")
+    try:
+        place_simulated_call(number.phone_number, outcome=outcome)
+    except (ValueError, RuntimeError) as exc:
+        return answer_simulation(number, f"Could not place the call: {exc}", "error")
+    note = f"Calling… the forwarded phone will report “{outcome}”."
+    if number.webhook_url != expected_webhooks()["voice_url"]:
+        note += " Twilio is not pointed at phoneapp for this number yet, so the call will not reach it."
+    return answer_simulation(number, note, "info", calling=True)
+
+
+def answer_simulation(number, note, kind, calling=False):
+    if is_htmx():
+        return render_card(number, note=note, note_kind=kind, calling=calling)
+    flash(note, kind)
+    return redirect(url_for("pages.numbers"), code=303)
+
+
+@bp.get("/numbers/status-counts")
+@login_required
+def status_counts():
+    """How many numbers show each status colour."""
+    return render_template("partials/_status_counts.html",
+                           counts=number_cards.count_by_colour(number_cards.all_cards()))
+
+
+@bp.get("/calls")
+@login_required
+def calls_table():
+    """The call log table for the current filters and page."""
+    return render_template("partials/_calls_table.html", poll=True, **call_log_context())
+
+
+@bp.get("/recent-calls")
+@login_required
+def recent_calls_list():
+    """The dashboard's latest calls."""
+    return render_template("partials/_recent_calls.html", recent_calls=recent_calls())

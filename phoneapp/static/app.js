@@ -1,0 +1,59 @@
+// Small glue for htmx: CSRF on every request, visible errors, confirmations.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  // Flask-WTF checks every POST; htmx requests carry the token as a header instead of a form field.
+  document.addEventListener("htmx:configRequest", function (event) {
+    event.detail.headers["X-CSRFToken"] = csrfToken();
+  });
+
+  function showFlash(message, kind) {
+    var box = document.getElementById("flashes");
+    if (!box) return;
+    // A failing poll repeats every few seconds; one visible copy of its message is enough.
+    var shown = Array.prototype.some.call(box.children, function (el) { return el.textContent === message; });
+    if (shown) return;
+    var item = document.createElement("div");
+    item.className = "flash flash-" + (kind || "error");
+    item.setAttribute("role", "alert");
+    item.textContent = message;
+    box.appendChild(item);
+    setTimeout(function () { item.remove(); }, 8000);
+  }
+
+  function errorText(xhr) {
+    var text = "";
+    try {
+      var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+      var node = doc.querySelector(".fragment-error, .error-page .lead, [role=alert]");
+      text = node ? node.textContent.trim() : "";
+    } catch (e) { text = ""; }
+    return "The request failed (" + xhr.status + ")" + (text ? ": " + text : ".");
+  }
+
+  // htmx 2 does not swap error responses; without this a failed click would look like nothing happened.
+  document.addEventListener("htmx:responseError", function (event) {
+    showFlash(errorText(event.detail.xhr), "error");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showFlash("phoneapp could not be reached. Check the connection and try again.", "error");
+  });
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  }, true);
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll(".flash-success").forEach(function (item) {
+      setTimeout(function () { item.classList.add("flash-hide"); }, 6000);
+    });
+  });
+})();
