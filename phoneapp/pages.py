@@ -33,13 +33,12 @@ def int_arg(name):
 def calls_select(*, number_id=None, client_id=None, outcome=None):
     """Calls newest first, with their number and client loaded for display."""
     query = (sa.select(CallRecord)
-             .options(joinedload(CallRecord.phone_assignment).joinedload(PhoneAssignment.client))
+             .options(joinedload(CallRecord.phone_assignment), joinedload(CallRecord.client))
              .order_by(CallRecord.started_at.desc(), CallRecord.id.desc()))
     if number_id is not None:
         query = query.where(CallRecord.phone_assignment_id == number_id)
     if client_id is not None:
-        query = query.where(CallRecord.phone_assignment_id.in_(
-            sa.select(PhoneAssignment.id).where(PhoneAssignment.client_id == client_id)))
+        query = query.where(CallRecord.client_id == client_id)
     if outcome in number_cards.OUTCOMES:
         query = query.where(number_cards.outcome_expression() == outcome)
     return query

@@ -118,3 +118,18 @@ def test_outcome_filter_agrees_with_the_badge(admin_client, make_number):
                     if call_outcome(s, d, r, has_voicemail=bool(v)) == outcome}
         rows = soup(admin_client.get(url_for("pages.calls", outcome=outcome))).select("#calls-table tbody tr")
         assert {row["data-call-sid"] for row in rows} == expected, outcome
+
+
+def test_client_history_keeps_calls_made_before_the_number_moved(admin_client, assigned, make_client):
+    first_client = assigned.client
+    place_simulated_call(assigned.phone_number, outcome="answered", background=False, pace=0)
+    from phoneapp.services import assignments
+
+    second_client = make_client(name="Brightside Dental", phone="+14155550142")
+    assignments.update_assignment(assigned, {"client_id": second_client.id})
+    first_page = soup(admin_client.get(url_for("pages.client_detail", client_id=first_client.id)))
+    second_page = soup(admin_client.get(url_for("pages.client_detail", client_id=second_client.id)))
+    assert first_page.select("#calls-table tbody tr"), "the first client's history lost its call"
+    assert not second_page.select("#calls-table tbody tr")
+    filtered = soup(admin_client.get(url_for("pages.calls", client=first_client.id)))
+    assert len(filtered.select("#calls-table tbody tr")) == 1

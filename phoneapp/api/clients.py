@@ -1,0 +1,65 @@
+"""/api/clients: the agency's customers whose phones receive the forwarded calls."""
+import sqlalchemy as sa
+from flask import current_app, url_for
+
+from phoneapp.api.blueprint import bp
+from phoneapp.api.inputs import PAGE_ARGS, QueryArgs, boolean, check_body, json_body, text
+from phoneapp.api.queries import paginate, row_or_404
+from phoneapp.api.serializers import client_json, page_json
+from phoneapp.models import Client
+from phoneapp.services.clients import create_client, delete_client, update_client
+
+CLIENT_BODY = {
+    "name": text(200),
+    "phone": text(64),
+    "email": text(254, nullable=True),
+    "notes": text(nullable=True),
+    "is_active": boolean(),
+}
+
+
+def client_or_404(client_id):
+    return row_or_404(Client, client_id, "client")
+
+
+@bp.get("/clients")
+def list_clients():
+    """Clients by name, paginated; optionally only active or inactive ones."""
+    args = QueryArgs(PAGE_ARGS + ("is_active",))
+    page, per_page = args.page()
+    is_active = args.boolean("is_active")
+    args.done()
+    statement = sa.select(Client).order_by(Client.name, Client.id)
+    if is_active is not None:
+        statement = statement.where(Client.is_active.is_(is_active))
+    rows, total = paginate(statement, page, per_page)
+    return page_json([client_json(client) for (client,) in rows], page, per_page, total)
+
+
+@bp.post("/clients")
+def create_client_view():
+    """Create a client."""
+    data = check_body(json_body(), CLIENT_BODY, required=("name", "phone"))
+    client = create_client(data, current_app.config["PHONE_REGION"])
+    return client_json(client), 201, {"Location": url_for("api.get_client", client_id=client.id)}
+
+
+@bp.get("/clients/<int:client_id>")
+def get_client(client_id):
+    """One client."""
+    return client_json(client_or_404(client_id))
+
+
+@bp.patch("/clients/<int:client_id>")
+def update_client_view(client_id):
+    """Change any of a client's fields; its numbers follow a new phone at once."""
+    client = client_or_404(client_id)
+    data = check_body(json_body(), CLIENT_BODY)
+    return client_json(update_client(client, data, current_app.config["PHONE_REGION"]))
+
+
+@bp.delete("/clients/<int:client_id>")
+def delete_client_view(client_id):
+    """Delete a client; its numbers become unassigned and their call history stays."""
+    delete_client(client_or_404(client_id))
+    return "", 204

@@ -1,0 +1,214 @@
+"""The OpenAPI 3.1 description of /api, served at /api/openapi.json; tests keep it true."""
+from flask import current_app, jsonify
+
+from phoneapp.api.blueprint import bp
+from phoneapp.api.calls import OUTCOME_FILTERS
+from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_ID, MAX_PER_PAGE
+from phoneapp.api.schemas import SCHEMAS, STATUS_FILTER_VALUES, ref
+
+JSON = "application/json"
+
+
+def _json(schema, description):
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _error(description):
+    return _json(ref("Error"), description)
+
+
+RESPONSES = {
+    "BadRequest": _error("Invalid input: `details` names each bad body field or query parameter and why. "
+                         "Also a cookie-session change without a valid X-CSRFToken header."),
+    "Unauthorized": {**_error("No session and no valid bearer token"),
+                     "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}},
+    "Forbidden": _error("The user's role may not do this"),
+    "NotFound": _error("No row with this id"),
+    "Conflict": _error("A concurrent request changed the same row; retrying is safe"),
+    "PayloadTooLarge": _error("The body exceeds the server's size limit"),
+    "UnsupportedMediaType": _error("The body is not sent as application/json"),
+    "BadGateway": _error("Twilio refused the change or could not be reached; nothing was saved"),
+}
+
+
+def _param(name, where, schema, description, required=False):
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema,
+            "description": description}
+
+
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+PARAMETERS = {
+    "Page": _param("page", "query", {"type": "integer", "minimum": 1, "maximum": MAX_ID, "default": 1},
+                   "Page number, from 1; a page past the end is empty"),
+    "PerPage": _param("per_page", "query",
+                      {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
+                      f"Rows per page, at most {MAX_PER_PAGE}"),
+    "ClientId": _param("client_id", "path", ID_SCHEMA, "The client's id"),
+    "PhoneAssignmentId": _param("number_id", "path", ID_SCHEMA, "The tracking number's id"),
+    "CallRecordId": _param("call_id", "path", ID_SCHEMA, "The call record's id"),
+}
+
+
+def _ref(kind, name):
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _errors(*codes):
+    names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
+             413: "PayloadTooLarge", 415: "UnsupportedMediaType", 502: "BadGateway"}
+    return {str(code): _ref("responses", names[code]) for code in codes}
+
+
+CHANGE_SECURITY = [{"bearerAuth": []}, {"sessionCookie": [], "csrfToken": []}]
+BODY_ERRORS = (400, 401, 413, 415)
+
+
+def _operation(operation_id, tag, summary, responses, *, parameters=(), body=None, changes=False, description=None):
+    operation = {"operationId": operation_id, "tags": [tag], "summary": summary, "responses": responses}
+    if description:
+        operation["description"] = description
+    if parameters:
+        operation["parameters"] = list(parameters)
+    if body:
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(body)}}}
+    if changes:
+        operation["security"] = CHANGE_SECURITY
+    return operation
+
+
+def _page_params(*extra):
+    return [_ref("parameters", "Page"), _ref("parameters", "PerPage"), *extra]
+
+
+def _paths():
+    client_id = [_ref("parameters", "ClientId")]
+    number_id = [_ref("parameters", "PhoneAssignmentId")]
+    call_id = [_ref("parameters", "CallRecordId")]
+    filter_client = _param("client_id", "query", ID_SCHEMA, "Only rows of this client")
+    return {
+        "/api/clients": {
+            "get": _operation("listClients", "clients", "List clients by name", {
+                "200": _json(ref("ClientPage"), "A page of clients"), **_errors(400, 401),
+            }, parameters=_page_params(_param("is_active", "query", {"type": "boolean"},
+                                              "Only active (true) or inactive (false) clients"))),
+            "post": _operation("createClient", "clients", "Create a client", {
+                "201": {**_json(ref("Client"), "The new client"),
+                        "headers": {"Location": {"schema": {"type": "string"}, "description": "The client's URL"}}},
+                **_errors(*BODY_ERRORS),
+            }, body="ClientCreate", changes=True),
+        },
+        "/api/clients/{client_id}": {
+            "parameters": client_id,
+            "get": _operation("getClient", "clients", "One client", {
+                "200": _json(ref("Client"), "The client"), **_errors(401, 404)}),
+            "patch": _operation("updateClient", "clients", "Change any of a client's fields", {
+                "200": _json(ref("Client"), "The client as changed"), **_errors(*BODY_ERRORS, 404),
+            }, body="ClientUpdate", changes=True),
+            "delete": _operation("deleteClient", "clients", "Delete a client", {
+                "204": {"description": "Deleted; its tracking numbers are unassigned, their call history stays"},
+                **_errors(401, 404),
+            }, changes=True),
+        },
+        "/api/phone-assignments": {
+            "get": _operation("listPhoneAssignments", "phone-assignments",
+                              "List tracking numbers with their client and status", {
+                                  "200": _json(ref("PhoneAssignmentPage"), "A page of tracking numbers, by number"),
+                                  **_errors(400, 401),
+                              }, parameters=_page_params(
+                                  filter_client,
+                                  _param("is_active", "query", {"type": "boolean"}, "Only switched on (true) or off"))),
+            "post": _operation(
+                "upsertPhoneAssignment", "phone-assignments", "Create or update a tracking number by twilio_sid", {
+                    "200": _json(ref("PhoneAssignment"), "The tracking number as saved (created or updated)"),
+                    **_errors(*BODY_ERRORS, 409, 502),
+                }, body="PhoneAssignmentUpsert", changes=True,
+                description="Idempotent: the same body again gives the same row and writes no second audit "
+                            "event. The number is read from the Twilio account (400 naming twilio_sid if it "
+                            "is not there) and its voice, fallback and status URLs are pointed at phoneapp "
+                            "before anything is saved; when Twilio refuses or cannot be reached the answer "
+                            "is 502 and nothing is saved."),
+        },
+        "/api/phone-assignments/{number_id}": {
+            "parameters": number_id,
+            "get": _operation("getPhoneAssignment", "phone-assignments", "One tracking number", {
+                "200": _json(ref("PhoneAssignment"), "The tracking number"), **_errors(401, 404)}),
+            "patch": _operation("updatePhoneAssignment", "phone-assignments", "Change a tracking number", {
+                "200": _json(ref("PhoneAssignment"), "The tracking number as changed"),
+                **_errors(*BODY_ERRORS, 404),
+            }, body="PhoneAssignmentUpdate", changes=True,
+                description="Any subset of client_id, forward_to_number, is_active, friendly_name. null clears "
+                            "an optional field: forward_to_number null means calls go to the client's phone."),
+            "delete": _operation("releasePhoneAssignment", "phone-assignments", "Release a tracking number", {
+                "200": _json(ref("PhoneAssignment"), "The number, now unassigned and inactive"),
+                **_errors(401, 404),
+            }, changes=True, description="Unassigns and deactivates the number. The row stays (the number is "
+                                         "still rented from Twilio) and so does its call history."),
+        },
+        "/api/call-records": {
+            "get": _operation("listCallRecords", "call-records", "List calls, newest first", {
+                "200": _json(ref("CallRecordPage"), "A page of calls, newest first"), **_errors(400, 401),
+            }, parameters=_page_params(
+                _param("phone_assignment_id", "query", ID_SCHEMA, "Only calls to this tracking number"),
+                {**filter_client, "description": "Only calls to numbers now assigned to this client"},
+                _param("status", "query", {"type": "string", "enum": STATUS_FILTER_VALUES},
+                       "A Twilio call status, or one of the outcomes " + ", ".join(OUTCOME_FILTERS)
+                       + " (as in each record's outcome field)"),
+                _param("since", "query", {"type": "string"},
+                       "Calls started at or after this ISO 8601 date or date-time (without an offset: UTC)"),
+                _param("until", "query", {"type": "string"},
+                       "Calls started before this ISO 8601 date or date-time (without an offset: UTC)"),
+                _param("is_test", "query", {"type": "boolean"}, "Only test calls (true) or real ones (false)"),
+            )),
+        },
+        "/api/call-records/{call_id}": {
+            "parameters": call_id,
+            "get": _operation("getCallRecord", "call-records", "One call", {
+                "200": _json(ref("CallRecord"), "The call"), **_errors(401, 404)}),
+        },
+        "/api/openapi.json": {
+            "get": {"operationId": "getOpenApiDocument", "tags": ["meta"], "summary": "This document",
+                    "security": [], "responses": {"200": _json({"type": "object"}, "The OpenAPI document")}},
+        },
+    }
+
+
+def openapi_document():
+    """The whole document as Python data."""
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "phoneapp API",
+            "version": "1.0.0",
+            "description": (
+                "Tracking numbers, the clients they forward to, and the calls. Authenticate with "
+                "`Authorization: Bearer <token>` (from `flask users token EMAIL`) or a logged-in session; "
+                "a session must also send its CSRF token as `X-CSRFToken` on POST, PATCH and DELETE. "
+                "Errors are `{\"error\": ..., \"details\": {field: reason}}`. Unknown body fields and "
+                "unknown query parameters are refused with 400. Times are UTC, ISO 8601 with `Z`."
+            ),
+        },
+        "tags": [{"name": "clients"}, {"name": "phone-assignments"}, {"name": "call-records"}, {"name": "meta"}],
+        "security": [{"bearerAuth": []}, {"sessionCookie": []}],
+        "paths": _paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": RESPONSES,
+            "parameters": PARAMETERS,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "An API token; revoked or unknown tokens get 401"},
+                "sessionCookie": {"type": "apiKey", "in": "cookie",
+                                  "name": current_app.config.get("SESSION_COOKIE_NAME", "session"),
+                                  "description": "The browser session of a logged-in user"},
+                "csrfToken": {"type": "apiKey", "in": "header", "name": "X-CSRFToken",
+                              "description": "The page's csrf-token; needed with the session cookie for changes"},
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_document_view():
+    """This API's OpenAPI 3.1 document (public)."""
+    return jsonify(openapi_document())

@@ -1,0 +1,151 @@
+"""JSON Schemas (2020-12) of what the API reads and writes, for the OpenAPI document's components."""
+from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_ID, MAX_PER_PAGE
+from phoneapp.api.calls import CALL_STATUSES, OUTCOME_FILTERS
+from phoneapp.call_status import FAILED_DIAL_STATUSES
+from phoneapp.models import CONFIG_STATES
+from phoneapp.number_cards import OUTCOMES
+
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema):
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+E164 = {"type": "string", "pattern": r"^\+[1-9][0-9]{1,14}$", "description": "E.164, e.g. +14155550187",
+        "examples": ["+14155550187"]}
+TIME = {"type": "string", "format": "date-time", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
+        "description": "UTC, ISO 8601 with Z", "examples": ["2024-05-01T13:00:00Z"]}
+TWILIO_NUMBER_SID = {"type": "string", "pattern": "^PN[0-9a-fA-F]{32}$"}
+PHONE_INPUT = {"type": "string", "maxLength": 64,
+               "description": "A phone number; E.164 is safest, national format is read in PHONE_REGION"}
+# A status or duration Twilio has not reported yet is null.
+CALL_STATUS = {"type": "string", "enum": list(CALL_STATUSES)}
+DIAL_STATUS = {"type": "string", "description": "Twilio's DialCallStatus of the forwarded leg, e.g. "
+               + ", ".join(sorted(FAILED_DIAL_STATUSES | {"completed", "answered", "canceled"}))}
+
+
+def _object(properties, required=None, description=None):
+    schema = {"type": "object", "properties": properties, "additionalProperties": False,
+              "required": list(properties) if required is None else list(required)}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _page_of(name):
+    return _object({
+        "items": {"type": "array", "items": ref(name)},
+        "page": {"type": "integer", "minimum": 1},
+        "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
+        "total": {"type": "integer", "minimum": 0},
+    }, description=f"One page of {name} rows, and how many there are in all")
+
+
+CLIENT_FIELDS_IN = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+    "phone": {**PHONE_INPUT, "description": "The default forward target of the client's numbers"},
+    "email": nullable({"type": "string", "maxLength": 254}),
+    "notes": nullable({"type": "string"}),
+    "is_active": {"type": "boolean"},
+}
+ASSIGNMENT_FIELDS_IN = {
+    "client_id": nullable({**ID, "description": "An existing client; null unassigns"}),
+    "forward_to_number": nullable({**PHONE_INPUT, "description": "Overrides the client's phone; null uses it"}),
+    "is_active": {"type": "boolean"},
+    "friendly_name": nullable({"type": "string", "maxLength": 200}),
+}
+
+SCHEMAS = {
+    "Error": _object({
+        "error": {"type": "string", "description": "What went wrong, in one line"},
+        "details": {"type": "object", "additionalProperties": {"type": "string"},
+                    "description": "Per field (body field or query parameter): why it was refused"},
+    }),
+    "Client": _object({
+        "id": ID,
+        "name": {"type": "string"},
+        "phone": E164,
+        "email": nullable({"type": "string"}),
+        "notes": {"type": "string"},
+        "is_active": {"type": "boolean"},
+        "created_at": TIME,
+        "updated_at": TIME,
+    }),
+    "ClientCreate": _object(CLIENT_FIELDS_IN, required=["name", "phone"]),
+    "ClientUpdate": _object(CLIENT_FIELDS_IN, required=[],
+                            description="Any subset of the fields; email and notes may be null to clear them"),
+    "NumberStatus": _object({
+        "colour": {"type": "string", "enum": ["green", "yellow", "red", "grey"]},
+        "label": {"type": "string", "enum": ["Forwarding", "Pending setup", "Error", "Inactive"]},
+        "reason": {"type": "string", "description": "One line saying why"},
+        "key": {"type": "string", "enum": ["forwarding", "pending", "error", "inactive"]},
+    }, description="The status dot of a tracking number"),
+    "PhoneAssignment": _object({
+        "id": ID,
+        "twilio_sid": TWILIO_NUMBER_SID,
+        "phone_number": E164,
+        "friendly_name": {"type": "string"},
+        "client_id": nullable(ID),
+        "client": nullable(ref("Client")),
+        "forward_to_number": nullable(E164),
+        "target_number": nullable({"type": "string", "description": "Where calls go now: the override, else "
+                                   "the client's phone (the status says so when it is not dialable)"}),
+        "is_active": {"type": "boolean"},
+        "webhook_url": nullable({"type": "string", "description": "Voice URL as last read from Twilio"}),
+        "config_state": {"type": "string", "enum": list(CONFIG_STATES)},
+        "config_detail": {"type": "string"},
+        "last_verified_at": nullable(TIME),
+        "last_call_at": nullable(TIME),
+        "created_at": TIME,
+        "updated_at": TIME,
+        "status": ref("NumberStatus"),
+    }, description="A tracking number"),
+    "PhoneAssignmentUpsert": _object({
+        "twilio_sid": TWILIO_NUMBER_SID,
+        "phone_number": nullable({**PHONE_INPUT, "description": "Optional; read from Twilio in any case"}),
+        **ASSIGNMENT_FIELDS_IN,
+    }, required=["twilio_sid"]),
+    "PhoneAssignmentUpdate": _object(ASSIGNMENT_FIELDS_IN, required=[],
+                                     description="Any subset of the fields; null clears an optional one"),
+    "CallRecord": _object({
+        "id": ID,
+        "twilio_call_sid": {"type": "string"},
+        "phone_assignment_id": nullable(ID),
+        "client_id": nullable({**ID, "description": "The tracking number's client now"}),
+        "from_number": {"type": "string", "description": "As Twilio sent it: E.164, or e.g. anonymous"},
+        "to_number": {"type": "string", "description": "The tracking number called, as Twilio sent it"},
+        "forwarded_to": nullable({"type": "string", "description": "The number the call was forwarded to"}),
+        "routed_by": nullable({"type": "string",
+                               "description": "How the call was routed: assignment, default_number or message"}),
+        "status": CALL_STATUS,
+        "dial_status": nullable(DIAL_STATUS),
+        "dial_leg_status": nullable(CALL_STATUS),
+        "dial_call_sid": nullable({"type": "string"}),
+        "outcome": {"type": "string", "enum": list(OUTCOMES)},
+        "duration": nullable({"type": "integer", "minimum": 0, "description": "Seconds"}),
+        "dial_duration": nullable({"type": "integer", "minimum": 0, "description": "Seconds"}),
+        "recording_url": nullable({"type": "string"}),
+        "recording_sid": nullable({"type": "string"}),
+        "voicemail_url": nullable({"type": "string"}),
+        "voicemail_duration": nullable({"type": "integer", "minimum": 0}),
+        "caller_city": nullable({"type": "string"}),
+        "caller_state": nullable({"type": "string"}),
+        "caller_zip": nullable({"type": "string"}),
+        "caller_country": nullable({"type": "string"}),
+        "is_test": {"type": "boolean"},
+        "started_at": TIME,
+        "answered_at": nullable(TIME),
+        "ended_at": nullable(TIME),
+        "created_at": TIME,
+        "updated_at": TIME,
+    }, description="One inbound call to a tracking number"),
+    "ClientPage": _page_of("Client"),
+    "PhoneAssignmentPage": _page_of("PhoneAssignment"),
+    "CallRecordPage": _page_of("CallRecord"),
+}
+
+STATUS_FILTER_VALUES = list(CALL_STATUSES) + list(OUTCOME_FILTERS)

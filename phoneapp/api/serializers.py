@@ -1,0 +1,114 @@
+"""Rows as API JSON: snake_case keys, times as ISO 8601 UTC with "Z", phone numbers in E.164."""
+from __future__ import annotations
+
+from flask import current_app
+
+from phoneapp.call_status import call_outcome
+from phoneapp.models import utcnow
+from phoneapp.number_cards import failed_streaks_by_number, open_errors_by_number
+from phoneapp.number_status import number_status
+
+
+def iso(moment):
+    """Stored times are naive UTC; the API says so explicitly."""
+    if moment is None:
+        return None
+    return moment.replace(microsecond=0).isoformat() + "Z"
+
+
+def client_json(client):
+    return {
+        "id": client.id,
+        "name": client.name,
+        "phone": client.phone,
+        "email": client.email,
+        "notes": client.notes or "",
+        "is_active": client.is_active,
+        "created_at": iso(client.created_at),
+        "updated_at": iso(client.updated_at),
+    }
+
+
+def status_json(status):
+    return {"colour": status.colour, "label": status.label, "reason": status.reason, "key": status.key}
+
+
+def number_statuses(numbers):
+    """{number id: NumberStatus} in a fixed number of queries, whatever the count."""
+    config = current_app.config
+    ids = [number.id for number in numbers]
+    errors = open_errors_by_number(ids)
+    streaks = failed_streaks_by_number(ids)
+    now = utcnow()
+    return {
+        number.id: number_status(number, now=now, verify_max_age=config["VERIFY_MAX_AGE"],
+                                 open_error=errors.get(number.id), recent_failed_streak=streaks.get(number.id, 0),
+                                 region=config["PHONE_REGION"])
+        for number in numbers
+    }
+
+
+def assignment_json(number, status):
+    return {
+        "id": number.id,
+        "twilio_sid": number.twilio_sid,
+        "phone_number": number.phone_number,
+        "friendly_name": number.friendly_name or "",
+        "client_id": number.client_id,
+        "client": client_json(number.client) if number.client is not None else None,
+        "forward_to_number": number.forward_to_number,
+        "target_number": number.target_number,
+        "is_active": number.is_active,
+        "webhook_url": number.webhook_url,
+        "config_state": number.config_state,
+        "config_detail": number.config_detail or "",
+        "last_verified_at": iso(number.last_verified_at),
+        "last_call_at": iso(number.last_call_at),
+        "created_at": iso(number.created_at),
+        "updated_at": iso(number.updated_at),
+        "status": status_json(status),
+    }
+
+
+def assignments_json(numbers):
+    statuses = number_statuses(numbers)
+    return [assignment_json(number, statuses[number.id]) for number in numbers]
+
+
+def call_record_json(record, client_id):
+    """`client_id` is the tracking number's client now; a reassigned number's old calls follow it."""
+    return {
+        "id": record.id,
+        "twilio_call_sid": record.twilio_call_sid,
+        "phone_assignment_id": record.phone_assignment_id,
+        "client_id": client_id,
+        "from_number": record.from_number,
+        "to_number": record.to_number,
+        "forwarded_to": record.forwarded_to,
+        "routed_by": record.routed_by,
+        "status": record.status,
+        "dial_status": record.dial_status,
+        "dial_leg_status": record.dial_leg_status,
+        "dial_call_sid": record.dial_call_sid,
+        "outcome": call_outcome(record.status, record.dial_status, record.routed_by, bool(record.voicemail_url)),
+        "duration": record.duration,
+        "dial_duration": record.dial_duration,
+        "recording_url": record.recording_url,
+        "recording_sid": record.recording_sid,
+        "voicemail_url": record.voicemail_url,
+        "voicemail_duration": record.voicemail_duration,
+        "caller_city": record.caller_city,
+        "caller_state": record.caller_state,
+        "caller_zip": record.caller_zip,
+        "caller_country": record.caller_country,
+        "is_test": record.is_test,
+        "started_at": iso(record.started_at),
+        "answered_at": iso(record.answered_at),
+        "ended_at": iso(record.ended_at),
+        "created_at": iso(record.created_at),
+        "updated_at": iso(record.updated_at),
+    }
+
+
+def page_json(items, page, per_page, total):
+    return {"items": items, "page": page, "per_page": per_page, "total": total}
