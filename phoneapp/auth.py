@@ -1,8 +1,7 @@
 """Login and logout, session and bearer-token users, and what an unauthenticated request gets."""
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from phoneapp.extensions import db, login_manager

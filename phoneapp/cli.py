@@ -93,7 +93,7 @@ def seed_demo(calls):
     assignments.sync_numbers()
     numbers = db.session.scalars(sa.select(PhoneAssignment).order_by(PhoneAssignment.phone_number)).all()
     demo_clients = db.session.scalars(sa.select(Client).order_by(Client.id)).all()
-    for number, client in zip(numbers[:2], demo_clients):
+    for number, client in zip(numbers[:2], demo_clients, strict=False):
         if number.client_id is None:
             assignments.upsert_assignment({"twilio_sid": number.twilio_sid, "client_id": client.id})
     # Seeding twice must not double the demo history.

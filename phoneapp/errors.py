@@ -20,14 +20,17 @@ def register_error_handlers(app):
 
     @app.errorhandler(HTTPException)
     def http_error(error):
+        # A 405 must still say which methods are allowed.
+        headers = {name: value for name, value in error.get_headers() if name == "Allow"}
         if _wants_json():
-            return jsonify(error=error.description or error.name, details={}), error.code
+            return jsonify(error=error.description or error.name, details={}), error.code, headers
         if request.path.startswith("/twilio/"):
-            return error.name, error.code, {"Content-Type": "text/plain"}
+            return error.name, error.code, {"Content-Type": "text/plain", **headers}
         if is_htmx():
-            return render_template("errors/_fragment.html", code=error.code, message=error.description), error.code
+            return (render_template("errors/_fragment.html", code=error.code, message=error.description),
+                    error.code, headers)
         return render_template("errors/error.html", code=error.code, title=error.name,
-                               message=error.description), error.code
+                               message=error.description), error.code, headers
 
     @app.errorhandler(Exception)
     def unexpected_error(error):

@@ -1,5 +1,5 @@
 """Jinja filters: phone numbers in national format, times in APP_TIMEZONE."""
-from datetime import timezone
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -12,7 +12,7 @@ def local_time(value):
     """A stored naive-UTC time in the configured time zone."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(current_app.config["APP_TIMEZONE"]))
+    return value.replace(tzinfo=UTC).astimezone(ZoneInfo(current_app.config["APP_TIMEZONE"]))
 
 
 def format_datetime(value, fmt="%Y-%m-%d %H:%M"):

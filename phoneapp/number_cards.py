@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -39,7 +39,7 @@ def today_start_utc():
     """Midnight of today in APP_TIMEZONE, as naive UTC like the stored times."""
     zone = ZoneInfo(current_app.config["APP_TIMEZONE"])
     local_midnight = datetime.combine(datetime.now(zone).date(), time.min, tzinfo=zone)
-    return local_midnight.astimezone(timezone.utc).replace(tzinfo=None)
+    return local_midnight.astimezone(UTC).replace(tzinfo=None)
 
 
 def calls_today_by_number(ids):

@@ -6,7 +6,7 @@ import os
 import tempfile
 import threading
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from phoneapp.routing import RouteEntry
@@ -24,7 +24,7 @@ class RoutingCache:
     def write(self, entries):
         """Replace the snapshot with `entries` (RouteEntry objects)."""
         payload = {
-            "written_at": datetime.now(timezone.utc).isoformat(),
+            "written_at": datetime.now(UTC).isoformat(),
             "numbers": {entry.phone_number: asdict(entry) for entry in entries},
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)

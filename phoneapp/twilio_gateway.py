@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
@@ -187,7 +187,7 @@ class TwilioGateway:
         """Monitor alerts (webhook errors such as 11200), newest first; date_created is an aware datetime."""
         if isinstance(start_date, datetime) and start_date.tzinfo is not None:
             # Twilio reads StartDate as GMT; the SDK formats the clock time as is.
-            start_date = start_date.astimezone(timezone.utc)
+            start_date = start_date.astimezone(UTC)
         kwargs = {"limit": limit, "page_size": min(max(limit, 1), 1000)}
         if isinstance(start_date, (datetime, date, str)):
             kwargs["start_date"] = start_date

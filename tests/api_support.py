@@ -12,11 +12,7 @@ from phoneapp.services import users
 
 
 class ApiClient:
-    """A test client sending JSON bodies, with `Authorization: Bearer <token>` unless token is None.
-
-    Each request runs in its own app context, as in production: the fixtures keep one pushed, and
-    a request reusing it would share `g`, where Flask-Login caches the user of an earlier request.
-    """
+    """A test client sending JSON bodies, with `Authorization: Bearer <token>` unless token is None."""
 
     def __init__(self, client, token=None):
         self.client = client
@@ -29,11 +25,7 @@ class ApiClient:
         if body is not None:
             kwargs.setdefault("data", json.dumps(body))
             kwargs.setdefault("content_type", "application/json")
-        with self.client.application.app_context():
-            response = self.client.open(path, method=method, headers=headers, **kwargs)
-        # The request used its own database session; the test's must not serve stale rows.
-        db.session.expire_all()
-        return response
+        return self.client.open(path, method=method, headers=headers, **kwargs)
 
     def get(self, path, **kwargs):
         return self.open("GET", path, **kwargs)
@@ -63,6 +55,7 @@ def make_call(app):
         record = CallRecord(
             twilio_call_sid=f"CA{n:032x}",
             phone_assignment_id=number.id if number is not None else None,
+            client_id=fields.pop("client_id", number.client_id if number is not None else None),
             from_number=fields.pop("from_number", "+14155550100"),
             to_number=number.phone_number if number is not None else "+14155559999",
             started_at=started_at or datetime(2024, 5, 1, 12, 0, n % 60),

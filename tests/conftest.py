@@ -1,10 +1,12 @@
 """Fixtures: an app on a real database (SQLite, or PostgreSQL from TEST_DATABASE_URL), signed webhooks."""
+import contextvars
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
 
 from phoneapp import create_app
@@ -18,6 +20,8 @@ STAFF = ("staff@example.test", "staple paper clip")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+pytest_plugins = ("tests.pages_support", "tests.api_support")
 
 _not_run = []
 
@@ -59,8 +63,9 @@ def migrated_postgres():
     """Bring the shared PostgreSQL test database to the latest migration once per run."""
     if not TEST_DATABASE_URL:
         return None
-    from phoneapp.extensions import db as database
     from flask_migrate import upgrade
+
+    from phoneapp.extensions import db as database
 
     app = create_app({"TESTING": True}, environ={"SECRET_KEY": "x", "DATABASE_URL": TEST_DATABASE_URL,
                                                   "PUBLIC_BASE_URL": PUBLIC_BASE_URL})
@@ -73,11 +78,26 @@ def migrated_postgres():
     return TEST_DATABASE_URL
 
 
+class IsolatedClient(FlaskClient):
+    """Runs each request in an empty context, so it gets its own app context, `g` and database session.
+
+    The `app` fixture keeps an app context pushed; requests would otherwise share its `g`, where
+    Flask-WTF caches the CSRF token and Flask-Login the user across what are separate requests in production.
+    """
+
+    def open(self, *args, **kwargs):
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        # The request wrote through its own session; the test's must not serve rows it cached before.
+        db.session.expire_all()
+        return response
+
+
 def make_app(tmp_path, overrides=None, **environ):
     """An app on a fresh, migrated database; sandbox Twilio unless credentials are given."""
     app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"), "SANDBOX_CALL_PACE": 0,
                       **(overrides or {})},
                      environ=base_environ(tmp_path, **environ))
+    app.test_client_class = IsolatedClient
     with app.app_context():
         if TEST_DATABASE_URL:
             tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)

@@ -1,11 +1,8 @@
 """Helpers and fixtures shared by the page tests."""
-import contextvars
-
 import pytest
 import sqlalchemy as sa
 from bs4 import BeautifulSoup
 from flask import url_for
-from flask.testing import FlaskClient
 
 from phoneapp.extensions import db
 from phoneapp.models import PhoneAssignment
@@ -32,27 +29,7 @@ def form_token(client, endpoint="pages.clients", **values):
     return soup(client.get(url_for(endpoint, **values))).find("input", {"name": "csrf_token"})["value"]
 
 
-class IsolatedClient(FlaskClient):
-    """Runs each request in an empty context, so it gets its own app context, `g` and database session.
-
-    The `app` fixture keeps an app context pushed; requests would otherwise share its `g`, where
-    Flask-WTF caches the CSRF token and Flask-Login the user across what are separate requests in production.
-    """
-
-    def open(self, *args, **kwargs):
-        response = contextvars.Context().run(super().open, *args, **kwargs)
-        # The request wrote through its own session; the test's must not serve rows it cached before.
-        db.session.expire_all()
-        return response
-
-
 @pytest.fixture
-def client(app):
-    app.test_client_class = IsolatedClient
-    return app.test_client()
-
-
-@pytest.fixture(autouse=True)
 def request_context(app):
     """url_for needs a request; the test client's own requests run inside their own."""
     with app.test_request_context():

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from phoneapp.extensions import db
 from phoneapp.models import ApiToken, AuditEvent, Client, PhoneAssignment, utcnow
 from phoneapp.services import users
-from tests.api_support import ApiClient, api, make_call, page_csrf_token  # noqa: F401
+from tests.api_support import ApiClient, page_csrf_token
 
 PUBLIC = {"/api/openapi.json"}
 
@@ -226,6 +226,7 @@ def test_missing_rows_and_routes_are_json_404(api, path):
 def test_wrong_method_is_json_405(api):
     response = api.open("PUT", "/api/clients")
     assert_error(response, 405)
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
 
 
 # -- clients -------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import pytest
 
 from phoneapp.api.calls import CALL_STATUSES, OUTCOME_FILTERS
 from phoneapp.call_status import KNOWN_STATUSES, call_outcome
-from tests.api_support import api, make_call  # noqa: F401
 from tests.test_api import assert_error
 
 

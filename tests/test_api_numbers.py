@@ -10,7 +10,7 @@ from phoneapp.extensions import db
 from phoneapp.models import Alert, AuditEvent, PhoneAssignment, utcnow
 from phoneapp.sandbox.account import SandboxAccount
 from phoneapp.services import users
-from tests.api_support import ApiClient, api, make_call  # noqa: F401
+from tests.api_support import ApiClient
 from tests.conftest import PUBLIC_BASE_URL, make_app
 from tests.fake_twilio import running_fake_twilio
 from tests.test_api import assert_error
@@ -89,6 +89,7 @@ def test_upsert_of_a_known_number_reassigns_it(app, api, make_client):
     ({"twilio_sid": "{sid}", "forward_to_number": "+1415"}, "forward_to_number", "too short"),
     ({"twilio_sid": "{sid}", "forward_to_number": 14155550199}, "forward_to_number", "must be a string"),
     ({"twilio_sid": "{sid}", "phone_number": "nope"}, "phone_number", "not a phone number"),
+    ({"twilio_sid": "{sid}", "phone_number": "+14155550199"}, "phone_number", "Twilio has +14155550101"),
     ({"twilio_sid": "{sid}", "is_active": 1}, "is_active", "true or false"),
     ({"twilio_sid": "{sid}", "owner": "me"}, "owner", "unknown field"),
 ])
@@ -100,6 +101,15 @@ def test_bad_upsert_is_400_and_changes_nothing(app, api, body, field, reason):
     assert count_rows(PhoneAssignment) == 0 and count_rows(AuditEvent) == 0
     if field != "twilio_sid":
         assert sandbox_numbers(app)[0]["voice_url"] != VOICE_URL
+
+
+def test_upsert_of_a_number_tracked_under_another_sid_is_refused_before_twilio_changes(app, api, make_number):
+    sandbox = sandbox_numbers(app)[0]
+    make_number(phone_number=sandbox["phone_number"], twilio_sid="PN" + "e" * 32)
+    details = assert_error(api.post("/api/phone-assignments", {"twilio_sid": sandbox["sid"]}), 400)["details"]
+    assert "already tracked under PN" in details["twilio_sid"]
+    assert sandbox_numbers(app)[0]["voice_url"] != VOICE_URL
+    assert count_rows(PhoneAssignment) == 1
 
 
 @contextmanager
@@ -148,7 +158,7 @@ def test_list_embeds_clients_and_statuses(api, make_client, make_number):
     verified = dict(config_state="ok", last_verified_at=utcnow())
     forwarding = make_number(phone_number="+14155550121", client=acme, **verified)
     make_number(phone_number="+14155550122")
-    off = make_number(phone_number="+14155550123", client=acme, is_active=False)
+    make_number(phone_number="+14155550123", client=acme, is_active=False)
     broken = make_number(phone_number="+14155550124", client=acme, **verified)
     db.session.add(Alert(kind="webhook_error", subject=f"number:{broken.id}", severity="error",
                          message="Twilio reported error 11200", phone_assignment_id=broken.id))

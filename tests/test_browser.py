@@ -4,9 +4,9 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from conftest import ADMIN, chromium_path, make_app, note_not_run
 from werkzeug.serving import make_server
 
-from conftest import ADMIN, chromium_path, make_app, note_not_run
 from phoneapp.extensions import db
 from phoneapp.models import PhoneAssignment
 from phoneapp.services import assignments, clients, users

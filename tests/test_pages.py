@@ -3,11 +3,8 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from flask import url_for
-
 from conftest import ADMIN, login, make_app
-from pages_support import HX, IsolatedClient, card, csrf_headers, form_token, soup, text_of
-from pages_support import assigned, client, request_context, sandbox_numbers  # noqa: F401  (fixtures)
+from flask import url_for
 
 from phoneapp.extensions import db
 from phoneapp.models import AuditEvent, CallRecord, PhoneAssignment
@@ -15,6 +12,9 @@ from phoneapp.sandbox.account import SandboxAccount
 from phoneapp.services import users
 from phoneapp.services.alerts import raise_alert
 from phoneapp.services.simulator import place_simulated_call
+from tests.pages_support import HX, card, csrf_headers, form_token, soup, text_of
+
+pytestmark = pytest.mark.usefixtures("request_context")
 
 PAGES = [
     ("pages.dashboard", {}), ("pages.numbers", {}), ("pages.clients", {}), ("pages.calls", {}),
@@ -277,7 +277,6 @@ def test_unknown_number_is_404(admin_client):
 
 def test_no_simulated_calls_with_a_real_twilio_account(tmp_path):
     real = make_app(tmp_path / "real", TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="f" * 32)
-    real.test_client_class = IsolatedClient
     with real.app_context():
         users.create_user(*ADMIN, role="admin")
         number = PhoneAssignment(twilio_sid="PN" + "1" * 32, phone_number="+14155550199")

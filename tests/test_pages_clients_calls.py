@@ -5,15 +5,15 @@ import pytest
 import sqlalchemy as sa
 from flask import url_for
 
-from pages_support import card, form_token, soup, text_of
-from pages_support import assigned, client, request_context, sandbox_numbers  # noqa: F401  (fixtures)
-
 from phoneapp.call_status import call_outcome
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, Client, PhoneAssignment, utcnow
 from phoneapp.number_cards import OUTCOMES
 from phoneapp.phones import InvalidPhoneNumber, parse_phone
 from phoneapp.services.simulator import place_simulated_call
+from tests.pages_support import card, form_token, soup, text_of
+
+pytestmark = pytest.mark.usefixtures("request_context")
 
 
 def test_client_create_edit_delete(admin_client, assigned):

@@ -3,14 +3,21 @@ from __future__ import annotations
 
 import socket
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
 from phoneapp.sandbox.account import SandboxAccount
-from phoneapp.twilio_gateway import (HostRewritingHttpClient, NumberConfig, NumberNotFound, SandboxHttpClient,
-                                     TwilioError, TwilioGateway, gateway_for)
+from phoneapp.twilio_gateway import (
+    HostRewritingHttpClient,
+    NumberConfig,
+    NumberNotFound,
+    SandboxHttpClient,
+    TwilioError,
+    TwilioGateway,
+    gateway_for,
+)
 from tests.fake_twilio import running_fake_twilio
 
 PUBLIC = "https://calls.example.com"
@@ -141,8 +148,8 @@ def test_monitor_alerts_newest_first_and_filtered_by_start(setup):
     assert alerts[1]["resource_sid"] == "CA" + "1" * 32 and alerts[1]["log_level"] == "error"
     assert "ErrorCode=11200" in alerts[1]["alert_text"]
     assert alerts[1]["date_created"].tzinfo is not None
-    assert gateway.list_monitor_alerts(start_date=datetime.now(timezone.utc) + timedelta(days=1)) == []
-    assert len(gateway.list_monitor_alerts(start_date=datetime.now(timezone.utc) - timedelta(days=1))) == 2
+    assert gateway.list_monitor_alerts(start_date=datetime.now(UTC) + timedelta(days=1)) == []
+    assert len(gateway.list_monitor_alerts(start_date=datetime.now(UTC) - timedelta(days=1))) == 2
     assert len(gateway.list_monitor_alerts(limit=1)) == 1
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import request
 
@@ -171,7 +171,7 @@ class QueryArgs:
         try:
             value = datetime.fromisoformat(raw.strip())
             if value.tzinfo is not None:
-                value = value.astimezone(timezone.utc).replace(tzinfo=None)
+                value = value.astimezone(UTC).replace(tzinfo=None)
         except (ValueError, OverflowError):
             self.errors[name] = "must be an ISO 8601 date or date-time, e.g. 2024-05-01T13:00:00Z"
             return None

@@ -1,6 +1,6 @@
 """JSON Schemas (2020-12) of what the API reads and writes, for the OpenAPI document's components."""
-from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_ID, MAX_PER_PAGE
 from phoneapp.api.calls import CALL_STATUSES, OUTCOME_FILTERS
+from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_ID, MAX_PER_PAGE
 from phoneapp.call_status import FAILED_DIAL_STATUSES
 from phoneapp.models import CONFIG_STATES
 from phoneapp.number_cards import OUTCOMES
@@ -106,7 +106,7 @@ SCHEMAS = {
     }, description="A tracking number"),
     "PhoneAssignmentUpsert": _object({
         "twilio_sid": TWILIO_NUMBER_SID,
-        "phone_number": nullable({**PHONE_INPUT, "description": "Optional; read from Twilio in any case"}),
+        "phone_number": nullable({**PHONE_INPUT, "description": "Optional; when given it must be the number Twilio has under twilio_sid"}),
         **ASSIGNMENT_FIELDS_IN,
     }, required=["twilio_sid"]),
     "PhoneAssignmentUpdate": _object(ASSIGNMENT_FIELDS_IN, required=[],
@@ -115,7 +115,7 @@ SCHEMAS = {
         "id": ID,
         "twilio_call_sid": {"type": "string"},
         "phone_assignment_id": nullable(ID),
-        "client_id": nullable({**ID, "description": "The tracking number's client now"}),
+        "client_id": nullable({**ID, "description": "The client the call was routed for, kept when the number moves"}),
         "from_number": {"type": "string", "description": "As Twilio sent it: E.164, or e.g. anonymous"},
         "to_number": {"type": "string", "description": "The tracking number called, as Twilio sent it"},
         "forwarded_to": nullable({"type": "string", "description": "The number the call was forwarded to"}),

@@ -75,13 +75,13 @@ def assignments_json(numbers):
     return [assignment_json(number, statuses[number.id]) for number in numbers]
 
 
-def call_record_json(record, client_id):
-    """`client_id` is the tracking number's client now; a reassigned number's old calls follow it."""
+def call_record_json(record):
+    """`client_id` is the client the call was routed for; reassigning the number later does not change it."""
     return {
         "id": record.id,
         "twilio_call_sid": record.twilio_call_sid,
         "phone_assignment_id": record.phone_assignment_id,
-        "client_id": client_id,
+        "client_id": record.client_id,
         "from_number": record.from_number,
         "to_number": record.to_number,
         "forwarded_to": record.forwarded_to,

@@ -9,7 +9,7 @@ import secrets
 import tempfile
 import threading
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -36,12 +36,12 @@ def new_sid(prefix: str) -> str:
 
 def rfc2822(moment: datetime | None = None) -> str:
     """A timestamp the way the 2010-04-01 API writes it."""
-    return format_datetime(moment or datetime.now(timezone.utc))
+    return format_datetime(moment or datetime.now(UTC))
 
 
 def iso8601(moment: datetime | None = None) -> str:
     """A timestamp the way the v1 APIs (Monitor) write it."""
-    return (moment or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _new_number(account_sid: str, phone_number: str, friendly_name: str = "", **fields) -> dict:
@@ -101,7 +101,7 @@ class SandboxAccount:
         self.auth_token: str = identity["auth_token"]
 
     @classmethod
-    def open(cls, path) -> "SandboxAccount":
+    def open(cls, path) -> SandboxAccount:
         """Open the account stored at `path`, creating it with four numbers on first use."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

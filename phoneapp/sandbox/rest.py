@@ -6,7 +6,7 @@ import hmac
 import json
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
@@ -304,7 +304,7 @@ def _parse_date(request, key):
         return None
     for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"):
         try:
-            return datetime.strptime(raw, fmt).replace(tzinfo=timezone.utc)
+            return datetime.strptime(raw, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
     raise ApiError(400, 20001, f"{key} must be YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ")
@@ -318,7 +318,7 @@ def _list_alerts(request, account):
     level = request.args.get("LogLevel")
     alerts = []
     for alert in account.alerts():
-        created = datetime.strptime(alert["date_created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        created = datetime.strptime(alert["date_created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         if (start and created < start) or (end and created > end) or (level and alert["log_level"] != level):
             continue
         alerts.append(alert)

@@ -19,6 +19,8 @@ from phoneapp.services.verification import config_differences
 from phoneapp.twilio_gateway import NumberNotFound, TwilioError
 
 TWILIO_NUMBER_SID = re.compile(r"^PN[0-9a-fA-F]{32}$")
+CLIENT_ID = re.compile(r"[0-9]{1,10}")
+MAX_ID = 2**31 - 1
 ROUTING_FIELDS = ("client_id", "forward_to_number", "is_active")
 EDITABLE_FIELDS = ("client_id", "forward_to_number", "is_active", "friendly_name")
 
@@ -40,7 +42,8 @@ def clean_assignment_fields(data, *, allowed=EDITABLE_FIELDS):
         client_id = data["client_id"]
         if client_id in (None, ""):
             clean["client_id"] = None
-        elif isinstance(client_id, bool) or not isinstance(client_id, (int, str)) or not str(client_id).isdigit():
+        elif (isinstance(client_id, bool) or not isinstance(client_id, (int, str))
+              or not CLIENT_ID.fullmatch(str(client_id)) or int(client_id) > MAX_ID):
             errors["client_id"] = "must be a client id or null"
         elif db.session.get(Client, int(client_id)) is None:
             errors["client_id"] = f"no client with id {client_id}"
@@ -98,9 +101,10 @@ def upsert_assignment(data, actor=None):
     sid = data.get("twilio_sid")
     if not isinstance(sid, str) or not TWILIO_NUMBER_SID.match(sid):
         errors["twilio_sid"] = "must be a Twilio phone number SID: PN followed by 32 hex digits"
+    claimed_phone = None
     if "phone_number" in data and data["phone_number"] not in (None, ""):
         try:
-            parse_phone(data["phone_number"], _region())
+            claimed_phone = parse_phone(data["phone_number"], _region())
         except InvalidPhoneNumber as exc:
             errors["phone_number"] = exc.reason
     try:
@@ -114,18 +118,25 @@ def upsert_assignment(data, actor=None):
     number = db.session.scalars(sa.select(PhoneAssignment).where(PhoneAssignment.twilio_sid == sid)).first()
     try:
         config = twilio().fetch_number(sid)
-        config, fixed = ensure_webhooks(config)
     except NumberNotFound:
         raise ValidationError({"twilio_sid": "no such number in the Twilio account"}) from None
+    except TwilioError as exc:
+        raise UpstreamError(f"Twilio could not be asked about {sid}, nothing was saved: {exc.message}") from None
+    # Every refusal comes before Twilio is changed, so a refused request leaves no trace anywhere.
+    if claimed_phone is not None and claimed_phone != config.phone_number:
+        raise ValidationError({"phone_number": f"Twilio has {config.phone_number} under {sid}"})
+    if number is None:
+        clash = db.session.scalars(
+            sa.select(PhoneAssignment).where(PhoneAssignment.phone_number == config.phone_number)).first()
+        if clash is not None:
+            raise ValidationError({"twilio_sid": f"{config.phone_number} is already tracked under {clash.twilio_sid}"})
+    try:
+        config, fixed = ensure_webhooks(config)
     except TwilioError as exc:
         raise UpstreamError(f"Twilio did not accept the change, nothing was saved: {exc.message}") from None
 
     created = number is None
     if created:
-        clash = db.session.scalars(
-            sa.select(PhoneAssignment).where(PhoneAssignment.phone_number == config.phone_number)).first()
-        if clash is not None:
-            raise ValidationError({"twilio_sid": f"{config.phone_number} is already tracked under {clash.twilio_sid}"})
         number = PhoneAssignment(twilio_sid=sid, phone_number=config.phone_number,
                                  friendly_name=config.friendly_name or "", client_id=None,
                                  forward_to_number=None, is_active=True)
