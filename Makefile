@@ -17,10 +17,12 @@ $(STAMP): requirements.txt
 install: $(STAMP)
 
 # Embedded defaults: SQLite under instance/, no Redis server, sandbox Twilio, demo data.
+# Seeding points the sandbox numbers at PUBLIC_BASE_URL, so the server must answer on that address.
+run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP)
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app demo seed
-	PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
