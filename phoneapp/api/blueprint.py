@@ -10,7 +10,6 @@ from phoneapp.extensions import csrf
 bp = Blueprint("api", __name__, url_prefix="/api")
 register_error_handlers(bp)
 
-PUBLIC_ENDPOINTS = frozenset({"api.openapi_document_view"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -23,7 +22,7 @@ def is_bearer_request():
 def authenticate():
     """Every API route needs a user; cookie sessions also need a CSRF token to change anything."""
     # A CORS preflight carries no credentials and gets nothing but the Allow header back.
-    if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
+    if request.method == "OPTIONS":
         return None
     if not current_user.is_authenticated:
         if request.headers.get("Authorization", "").startswith("Bearer "):

@@ -166,8 +166,8 @@ def _paths():
                 "200": _json(ref("CallRecord"), "The call"), **_errors(401, 404)}),
         },
         "/api/openapi.json": {
-            "get": {"operationId": "getOpenApiDocument", "tags": ["meta"], "summary": "This document",
-                    "security": [], "responses": {"200": _json({"type": "object"}, "The OpenAPI document")}},
+            "get": _operation("getOpenApiDocument", "meta", "This document", {
+                "200": _json({"type": "object"}, "The OpenAPI document"), **_errors(401)}),
         },
     }
 
