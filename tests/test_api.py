@@ -10,7 +10,6 @@ from phoneapp.services import users
 from tests.api_support import ApiClient, page_csrf_token
 
 
-
 def api_rules(app):
     """(method, url) for every API route and method, ids filled with 1."""
     adapter = app.url_map.bind("localhost")

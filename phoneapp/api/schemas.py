@@ -106,7 +106,8 @@ SCHEMAS = {
     }, description="A tracking number"),
     "PhoneAssignmentUpsert": _object({
         "twilio_sid": TWILIO_NUMBER_SID,
-        "phone_number": nullable({**PHONE_INPUT, "description": "Optional; when given it must be the number Twilio has under twilio_sid"}),
+        "phone_number": nullable({**PHONE_INPUT,
+                                  "description": "Optional; must match what Twilio has under twilio_sid"}),
         **ASSIGNMENT_FIELDS_IN,
     }, required=["twilio_sid"]),
     "PhoneAssignmentUpdate": _object(ASSIGNMENT_FIELDS_IN, required=[],
