@@ -12,8 +12,6 @@ from phoneapp.sandbox.account import OUTCOMES as SIMULATED_OUTCOMES
 from phoneapp.services import assignments
 from phoneapp.services.errors import ValidationError
 from phoneapp.services.simulator import place_simulated_call
-from phoneapp.services.twilio_account import twilio
-from phoneapp.services.verification import verify_number
 
 bp = Blueprint("partials", __name__, url_prefix="/partials")
 
@@ -71,7 +69,7 @@ def update_number(number_id):
     except ValidationError as exc:
         db.session.rollback()
         return render_form(number, form, exc.details, 422)
-    return done(number, "Saved.", point_twilio_here(number))
+    return done(number, "Saved.", assignments.point_twilio_here(number))
 
 
 @bp.post("/numbers/<int:number_id>/active")
@@ -83,24 +81,7 @@ def set_number_active(number_id):
     if value not in ("true", "false"):
         abort(400, "is_active must be true or false")
     assignments.update_assignment(number, {"is_active": value == "true"})
-    return done(number, "Activated." if number.is_active else "Deactivated.", point_twilio_here(number))
-
-
-def point_twilio_here(number):
-    """Check (and fix) Twilio's side of a number that forwards now; None when fine, else what is wrong.
-
-    The assignment is saved first: phoneapp routes from its own database, so staff's change must
-    stand even while Twilio is unreachable; the card then shows the problem and the worker retries.
-    """
-    if not (number.is_active and number.target_number):
-        return None
-    if number.config_state == "ok" and number.webhook_url == expected_webhooks()["voice_url"]:
-        return None
-    verify_number(number, twilio(), fix=True)
-    db.session.commit()
-    if number.config_state == "ok":
-        return None
-    return number.config_detail or "Twilio's configuration could not be checked"
+    return done(number, "Activated." if number.is_active else "Deactivated.", assignments.point_twilio_here(number))
 
 
 @bp.post("/numbers/<int:number_id>/simulate-call")

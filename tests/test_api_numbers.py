@@ -256,3 +256,16 @@ def test_delete_releases_the_number_and_keeps_its_calls(api, make_client, make_n
     assert api.get(f"/api/phone-assignments/{number.id}").status_code == 200
     assert api.get(f"/api/call-records?phone_assignment_id={number.id}").get_json()["total"] == 1
     assert audit_actions(number.id) == ["unassign"]
+
+
+def test_patch_that_makes_a_synced_number_forward_points_twilio_here(app, api, make_client):
+    from phoneapp.services.assignments import sync_numbers
+
+    sync_numbers()
+    number = db.session.scalars(sa.select(PhoneAssignment).order_by(PhoneAssignment.phone_number)).first()
+    assert sandbox_numbers(app)[0]["voice_url"] is None
+    response = api.patch(f"/api/phone-assignments/{number.id}", {"client_id": make_client().id})
+    assert response.status_code == 200
+    assert response.get_json()["status"]["colour"] == "green"
+    assert sandbox_numbers(app)[0]["voice_url"] == VOICE_URL
+    assert audit_actions(number.id) == ["assign", "fix_webhook"]

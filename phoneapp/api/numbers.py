@@ -7,7 +7,7 @@ from phoneapp.api.inputs import PAGE_ARGS, QueryArgs, boolean, check_body, json_
 from phoneapp.api.queries import paginate, row_or_404
 from phoneapp.api.serializers import assignment_json, assignments_json, number_statuses, page_json
 from phoneapp.models import PhoneAssignment
-from phoneapp.services.assignments import release_assignment, update_assignment, upsert_assignment
+from phoneapp.services.assignments import point_twilio_here, release_assignment, update_assignment, upsert_assignment
 
 UPDATE_BODY = {
     "client_id": record_id(nullable=True),
@@ -71,7 +71,10 @@ def update_number(number_id):
     """Change any of client_id, forward_to_number, is_active, friendly_name; null clears one."""
     number = number_or_404(number_id)
     data = check_body(json_body(), UPDATE_BODY)
-    return one_number_json(update_assignment(number, _editable(data)))
+    number = update_assignment(number, _editable(data))
+    # Same as the card's form: a number that now forwards gets Twilio pointed here; a failure shows in its status.
+    point_twilio_here(number)
+    return one_number_json(number)
 
 
 @bp.delete("/phone-assignments/<int:number_id>")

@@ -15,7 +15,7 @@ from phoneapp.services.audit import record_audit
 from phoneapp.services.errors import NotFound, UpstreamError, ValidationError
 from phoneapp.services.routes import refresh_routing_cache
 from phoneapp.services.twilio_account import twilio
-from phoneapp.services.verification import config_differences
+from phoneapp.services.verification import config_differences, verify_number
 from phoneapp.twilio_gateway import NumberNotFound, TwilioError
 
 TWILIO_NUMBER_SID = re.compile(r"^PN[0-9a-fA-F]{32}$")
@@ -177,6 +177,23 @@ def update_assignment(number, data, actor=None):
     db.session.commit()
     refresh_routing_cache()
     return number
+
+
+def point_twilio_here(number):
+    """Check (and fix) Twilio's side of a number that now forwards; None when fine, else what is wrong.
+
+    Called after the assignment is saved: phoneapp routes from its own database, so staff's change
+    stands even while Twilio is unreachable; the number then shows the problem until a verify fixes it.
+    """
+    if not (number.is_active and number.target_number):
+        return None
+    if number.config_state == "ok" and number.webhook_url == expected_webhooks()["voice_url"]:
+        return None
+    verify_number(number, twilio(), fix=True)
+    db.session.commit()
+    if number.config_state == "ok":
+        return None
+    return number.config_detail or "Twilio's configuration could not be checked"
 
 
 def release_assignment(number, actor=None):
