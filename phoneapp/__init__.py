@@ -42,12 +42,14 @@ def create_app(overrides=None, environ=None):
     from phoneapp.cli import register_cli
     from phoneapp.pages import bp as pages_bp
     from phoneapp.partials import bp as partials_bp
+    from phoneapp.users_admin import bp as users_admin_bp
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(partials_bp)
+    app.register_blueprint(users_admin_bp)
     # Twilio signs its requests instead; the API checks CSRF itself for cookie sessions.
     csrf.exempt(webhooks.bp)
     csrf.exempt(api_bp)

@@ -260,4 +260,6 @@ NAV_SECTIONS = {
 def nav_section():
     """Which top-nav entry the current page belongs to."""
     blueprint, _, view = (request.endpoint or "").partition(".")
+    if blueprint == "users_admin":
+        return "users"
     return NAV_SECTIONS.get(view) if blueprint == "pages" else None

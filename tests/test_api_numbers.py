@@ -96,9 +96,10 @@ def test_upsert_of_a_known_number_reassigns_it(app, api, make_client):
 def test_bad_upsert_is_400_and_changes_nothing(app, api, body, field, reason):
     sid = sandbox_numbers(app)[0]["sid"]
     body = {key: (sid if value == "{sid}" else value) for key, value in body.items()}
+    events_before = count_rows(AuditEvent)
     details = assert_error(api.post("/api/phone-assignments", body), 400)["details"]
     assert reason in details[field]
-    assert count_rows(PhoneAssignment) == 0 and count_rows(AuditEvent) == 0
+    assert count_rows(PhoneAssignment) == 0 and count_rows(AuditEvent) == events_before
     if field != "twilio_sid":
         assert sandbox_numbers(app)[0]["voice_url"] != VOICE_URL
 
@@ -144,11 +145,12 @@ def test_upsert_when_twilio_is_unreachable_is_502_and_saves_nothing(tmp_path, mi
         closed_port = probe.getsockname()[1]
     with app_against(tmp_path, migrated_postgres, TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN="x" * 32,
                      TWILIO_API_BASE_URL=f"http://127.0.0.1:{closed_port}") as (app, api):
+        events_before = count_rows(AuditEvent)
         response = api.post("/api/phone-assignments",
                             {"twilio_sid": "PN" + "a" * 32, "forward_to_number": "+14155550199"})
         body = assert_error(response, 502)
         assert "nothing was saved" in body["error"] and body["details"]["upstream"]
-        assert count_rows(PhoneAssignment) == 0 and count_rows(AuditEvent) == 0
+        assert count_rows(PhoneAssignment) == 0 and count_rows(AuditEvent) == events_before
 
 
 # -- read, change, release -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from bs4 import BeautifulSoup
 
 from phoneapp.extensions import db
-from phoneapp.models import ApiToken, User
+from phoneapp.models import ApiToken, AuditEvent, User
 from tests.conftest import ADMIN, login
 
 
@@ -86,6 +86,8 @@ def test_user_commands_create_users_and_print_a_token_once(runner):
     user = db.session.scalars(sa.select(User)).one()
     assert (user.email, user.role) == ("boss@example.test", "admin")
     assert user.password_hash != "a long enough password" and user.check_password("a long enough password")
+    event = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "create_user")).one()
+    assert event.actor_label == "system" and "password_hash" not in event.after
     result = runner.invoke(args=["users", "token", "boss@example.test"])
     assert result.exit_code == 0
     token = result.output.strip()

@@ -3,23 +3,35 @@ import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from phoneapp.extensions import db
 from phoneapp.models import ROLES, ApiToken, LoginAttempt, User, utcnow
+from phoneapp.services.audit import actor_of, record_audit
 from phoneapp.services.errors import ValidationError
 
 MIN_PASSWORD_LENGTH = 10
+MAX_NAME_LENGTH = 120
 TOKEN_PREFIX = "pa_"
+EMAIL_TAKEN = "a user with this e-mail already exists"
+
+
+def user_fields(user):
+    """What the audit trail keeps of an account: never the password hash."""
+    return {"email": user.email, "name": user.name, "role": user.role, "is_active": user.is_active_user}
 
 
 def create_user(email, password, role="staff", name=""):
-    """A new staff account; ValidationError for a taken e-mail, weak password or unknown role."""
+    """A new staff account, audited; ValidationError for a taken e-mail, weak password or unknown role."""
     errors = {}
     email = (email or "").strip().lower()
+    name = (name or "").strip()
     if "@" not in email or len(email) > 254:
         errors["email"] = "not an e-mail address"
     elif db.session.scalars(sa.select(User).where(User.email == email)).first() is not None:
-        errors["email"] = "a user with this e-mail already exists"
+        errors["email"] = EMAIL_TAKEN
+    if len(name) > MAX_NAME_LENGTH:
+        errors["name"] = f"at most {MAX_NAME_LENGTH} characters"
     if role not in ROLES:
         errors["role"] = f"must be one of {', '.join(ROLES)}"
     if len(password or "") < MIN_PASSWORD_LENGTH:
@@ -29,6 +41,83 @@ def create_user(email, password, role="staff", name=""):
     user = User(email=email, role=role, name=name or email.split("@")[0])
     user.set_password(password)
     db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Two admins adding the same address at once: the unique index decides, the loser gets the reason.
+        db.session.rollback()
+        raise ValidationError({"email": EMAIL_TAKEN}) from None
+    record_audit("create_user", user, after=user_fields(user))
+    db.session.commit()
+    return user
+
+
+def users_with_token_counts():
+    """Every account with how many of its API tokens still work, in one grouped query."""
+    live = (sa.select(ApiToken.user_id, sa.func.count().label("tokens"))
+            .where(ApiToken.revoked_at.is_(None))
+            .group_by(ApiToken.user_id).subquery())
+    return db.session.execute(
+        sa.select(User, sa.func.coalesce(live.c.tokens, 0))
+        .outerjoin(live, live.c.user_id == User.id)
+        .order_by(User.email)
+    ).all()
+
+
+def tokens_of(user):
+    """A user's tokens, newest first, revoked ones included so the history stays readable."""
+    return db.session.scalars(
+        sa.select(ApiToken).where(ApiToken.user_id == user.id)
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    ).all()
+
+
+def _is_last_active_admin(user):
+    """True when `user` is the only active admin left.
+
+    The rows are locked so two admins demoting each other at the same moment cannot both pass.
+    """
+    if not (user.role == "admin" and user.is_active_user):
+        return False
+    admin_ids = db.session.scalars(
+        sa.select(User.id).where(User.role == "admin", User.is_active_user.is_(True))
+        .order_by(User.id).with_for_update()
+    ).all()
+    return admin_ids == [user.id]
+
+
+def _refuse_self_or_last_admin(user, field, own_reason):
+    actor = actor_of()
+    if actor is not None and actor.id == user.id:
+        raise ValidationError({field: own_reason})
+    if _is_last_active_admin(user):
+        raise ValidationError({field: "this is the last active admin; make another admin first"})
+
+
+def set_role(user, role):
+    """Make `user` an admin or staff; nobody demotes themselves and one active admin always remains."""
+    if role not in ROLES:
+        raise ValidationError({"role": f"must be one of {', '.join(ROLES)}"})
+    if role == user.role:
+        return user
+    if user.role == "admin":
+        _refuse_self_or_last_admin(user, "role", "you cannot remove your own admin role")
+    before = {"role": user.role}
+    user.role = role
+    record_audit("change_role", user, before=before, after={"role": role})
+    db.session.commit()
+    return user
+
+
+def set_active(user, active):
+    """Deactivate or reactivate an account; its sessions and tokens stop working while it is inactive."""
+    if active == user.is_active_user:
+        return user
+    if not active:
+        _refuse_self_or_last_admin(user, "is_active", "you cannot deactivate your own account")
+    user.is_active_user = active
+    record_audit("activate_user" if active else "deactivate_user", user,
+                 before={"is_active": not active}, after={"is_active": active})
     db.session.commit()
     return user
 
@@ -38,11 +127,29 @@ def find_user(email):
 
 
 def issue_token(user):
-    """A new API token for `user`; the plain token is returned once and only its hash is kept."""
+    """A new API token for `user`; the plain token is returned once and only its hash is kept.
+
+    The trail names the token by its prefix, never by the token.
+    """
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user=user, token_hash=ApiToken.hash_token(token), prefix=token[:10]))
+    row = ApiToken(user=user, token_hash=ApiToken.hash_token(token), prefix=token[:10])
+    db.session.add(row)
+    db.session.flush()
+    record_audit("issue_token", user, after={"token_id": row.id, "token_prefix": row.prefix})
     db.session.commit()
     return token
+
+
+def revoke_token(token_row):
+    """Stop a token from working; it stays listed, with when it was revoked."""
+    if token_row.revoked_at is not None:
+        return token_row
+    token_row.revoked_at = utcnow()
+    record_audit("revoke_token", token_row.user,
+                 before={"token_id": token_row.id, "token_prefix": token_row.prefix},
+                 after={"token_id": token_row.id, "token_prefix": None})
+    db.session.commit()
+    return token_row
 
 
 def user_for_token(token):

@@ -51,6 +51,30 @@
     }
   }, true);
 
+  // A token is shown once; copying must not depend on selecting 40-odd characters by hand.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.dataset.copy);
+    if (!source) return;
+    var selectIt = function () {
+      var range = document.createRange();
+      range.selectNodeContents(source);
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+    };
+    // The clipboard API exists only on https and localhost; elsewhere leave the text selected for Ctrl+C.
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+        button.textContent = "Copied";
+      }, selectIt);
+    } else {
+      selectIt();
+      button.textContent = "Selected: press Ctrl+C";
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll(".flash-success").forEach(function (item) {
       setTimeout(function () { item.classList.add("flash-hide"); }, 6000);
