@@ -9,10 +9,11 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import joinedload
 
-from phoneapp.call_status import FAILED_DIAL_STATUSES, TERMINAL_STATUSES, is_failed_forward
+from phoneapp.call_status import FAILED_DIAL_STATUSES, TERMINAL_STATUSES
 from phoneapp.extensions import db
-from phoneapp.models import Alert, CallRecord, Client, PhoneAssignment, utcnow
-from phoneapp.number_status import FAILING_STREAK, NumberStatus, number_status
+from phoneapp.models import CallRecord, Client, PhoneAssignment, utcnow
+from phoneapp.number_status import NumberStatus
+from phoneapp.services.statuses import number_statuses
 
 # A call still "live" after this long lost its final callback; it must not keep a card polling forever.
 LIVE_CALL_WINDOW = timedelta(minutes=30)
@@ -55,51 +56,6 @@ def calls_today_by_number(ids):
     return dict(rows)
 
 
-def open_errors_by_number(ids):
-    """{number id: message of its newest open error alert}, one query."""
-    if not ids:
-        return {}
-    alerts = db.session.scalars(
-        sa.select(Alert)
-        .where(Alert.phone_assignment_id.in_(ids), Alert.resolved_at.is_(None), Alert.severity == "error")
-        .order_by(Alert.last_seen_at.desc())
-    ).all()
-    errors = {}
-    for alert in alerts:
-        errors.setdefault(alert.phone_assignment_id, alert.message)
-    return errors
-
-
-def failed_streaks_by_number(ids, limit=FAILING_STREAK):
-    """{number id: failed forwards in a row}; the same rule as services.calls.failed_forward_streak, batched."""
-    if not ids:
-        return {}
-    position = sa.func.row_number().over(
-        partition_by=CallRecord.phone_assignment_id,
-        order_by=(CallRecord.started_at.desc(), CallRecord.id.desc()),
-    ).label("position")
-    latest = (
-        sa.select(CallRecord.phone_assignment_id, CallRecord.dial_status, position)
-        .where(CallRecord.phone_assignment_id.in_(ids), CallRecord.dial_status.is_not(None),
-               CallRecord.is_test.is_(False))
-        .subquery()
-    )
-    rows = db.session.execute(
-        sa.select(latest.c.phone_assignment_id, latest.c.dial_status)
-        .where(latest.c.position <= limit)
-        .order_by(latest.c.phone_assignment_id, latest.c.position)
-    ).all()
-    streaks, broken = {}, set()
-    for number_id, dial_status in rows:
-        if number_id in broken:
-            continue
-        if is_failed_forward(dial_status):
-            streaks[number_id] = streaks.get(number_id, 0) + 1
-        else:
-            broken.add(number_id)
-    return streaks
-
-
 def live_calls_by_number(ids):
     """{number id: its newest call that has not ended yet}, one query."""
     if not ids:
@@ -117,21 +73,13 @@ def live_calls_by_number(ids):
 
 
 def build_cards(numbers):
-    """A NumberCard per number, in the given order; five queries whatever the count."""
-    config = current_app.config
+    """A NumberCard per number, in the given order; a fixed number of queries whatever the count."""
     ids = [number.id for number in numbers]
+    statuses = number_statuses(numbers)
     today = calls_today_by_number(ids)
-    errors = open_errors_by_number(ids)
-    streaks = failed_streaks_by_number(ids)
     live = live_calls_by_number(ids)
-    now = utcnow()
-    cards = []
-    for number in numbers:
-        status = number_status(number, now=now, verify_max_age=config["VERIFY_MAX_AGE"],
-                               open_error=errors.get(number.id), recent_failed_streak=streaks.get(number.id, 0),
-                               region=config["PHONE_REGION"])
-        cards.append(NumberCard(number, status, today.get(number.id, 0), live.get(number.id)))
-    return cards
+    return [NumberCard(number, statuses[number.id], today.get(number.id, 0), live.get(number.id))
+            for number in numbers]
 
 
 def count_by_colour(cards):

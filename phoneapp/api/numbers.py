@@ -5,9 +5,10 @@ from sqlalchemy.orm import joinedload
 from phoneapp.api.blueprint import bp
 from phoneapp.api.inputs import PAGE_ARGS, QueryArgs, boolean, check_body, json_body, record_id, text
 from phoneapp.api.queries import paginate, row_or_404
-from phoneapp.api.serializers import assignment_json, assignments_json, number_statuses, page_json
+from phoneapp.api.serializers import assignment_json, assignments_json, page_json
 from phoneapp.models import PhoneAssignment
 from phoneapp.services.assignments import point_twilio_here, release_assignment, update_assignment, upsert_assignment
+from phoneapp.services.statuses import number_statuses
 
 UPDATE_BODY = {
     "client_id": record_id(nullable=True),

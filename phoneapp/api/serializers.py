@@ -1,12 +1,8 @@
 """Rows as API JSON: snake_case keys, times as ISO 8601 UTC with "Z", phone numbers in E.164."""
 from __future__ import annotations
 
-from flask import current_app
-
 from phoneapp.call_status import call_outcome
-from phoneapp.models import utcnow
-from phoneapp.number_cards import failed_streaks_by_number, open_errors_by_number
-from phoneapp.number_status import number_status
+from phoneapp.services.statuses import number_statuses
 
 
 def iso(moment):
@@ -31,21 +27,6 @@ def client_json(client):
 
 def status_json(status):
     return {"colour": status.colour, "label": status.label, "reason": status.reason, "key": status.key}
-
-
-def number_statuses(numbers):
-    """{number id: NumberStatus} in a fixed number of queries, whatever the count."""
-    config = current_app.config
-    ids = [number.id for number in numbers]
-    errors = open_errors_by_number(ids)
-    streaks = failed_streaks_by_number(ids)
-    now = utcnow()
-    return {
-        number.id: number_status(number, now=now, verify_max_age=config["VERIFY_MAX_AGE"],
-                                 open_error=errors.get(number.id), recent_failed_streak=streaks.get(number.id, 0),
-                                 region=config["PHONE_REGION"])
-        for number in numbers
-    }
 
 
 def assignment_json(number, status):

@@ -148,20 +148,39 @@ def record_recording(params, kind):
     return record
 
 
-def failed_forward_streak(phone_assignment_id, limit=FAILING_STREAK):
-    """How many of the number's latest finished forwards failed in a row."""
-    recent = db.session.scalars(
-        sa.select(CallRecord.dial_status)
-        .where(CallRecord.phone_assignment_id == phone_assignment_id, CallRecord.dial_status.is_not(None),
+def failed_streaks_by_number(ids, limit=FAILING_STREAK):
+    """{number id: how many of its latest finished forwards failed in a row}, one query for all."""
+    if not ids:
+        return {}
+    position = sa.func.row_number().over(
+        partition_by=CallRecord.phone_assignment_id,
+        order_by=(CallRecord.started_at.desc(), CallRecord.id.desc()),
+    ).label("position")
+    latest = (
+        sa.select(CallRecord.phone_assignment_id, CallRecord.dial_status, position)
+        .where(CallRecord.phone_assignment_id.in_(ids), CallRecord.dial_status.is_not(None),
                CallRecord.is_test.is_(False))
-        .order_by(CallRecord.started_at.desc(), CallRecord.id.desc()).limit(limit)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(latest.c.phone_assignment_id, latest.c.dial_status)
+        .where(latest.c.position <= limit)
+        .order_by(latest.c.phone_assignment_id, latest.c.position)
     ).all()
-    streak = 0
-    for dial_status in recent:
-        if not is_failed_forward(dial_status):
-            break
-        streak += 1
-    return streak
+    streaks, broken = {}, set()
+    for number_id, dial_status in rows:
+        if number_id in broken:
+            continue
+        if is_failed_forward(dial_status):
+            streaks[number_id] = streaks.get(number_id, 0) + 1
+        else:
+            broken.add(number_id)
+    return streaks
+
+
+def failed_forward_streak(phone_assignment_id):
+    """How many of the number's latest finished forwards failed in a row."""
+    return failed_streaks_by_number([phone_assignment_id]).get(phone_assignment_id, 0)
 
 
 def _update_failed_forwards_alert(phone_assignment_id):
