@@ -12,6 +12,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from phoneapp.extensions import db
 
 ROLES = ("admin", "staff")
+# Ids are 32-bit INTEGER columns on PostgreSQL; a larger value would be a database error, not a miss.
+MAX_ID = 2**31 - 1
 
 
 def utcnow():

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from flask import request
 
 from phoneapp.api.errors import ApiError
+from phoneapp.models import MAX_ID
 from phoneapp.services.errors import ValidationError
 
-# Ids are 32-bit INTEGER columns on PostgreSQL; a larger value would be a database error, not a miss.
-MAX_ID = 2**31 - 1
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 _DIGITS = re.compile(r"^[0-9]+$")

@@ -3,8 +3,9 @@ from flask import current_app, jsonify
 
 from phoneapp.api.blueprint import bp
 from phoneapp.api.calls import OUTCOME_FILTERS
-from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_ID, MAX_PER_PAGE
+from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from phoneapp.api.schemas import SCHEMAS, STATUS_FILTER_VALUES, ref
+from phoneapp.models import MAX_ID
 
 JSON = "application/json"
 

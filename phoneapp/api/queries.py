@@ -1,8 +1,8 @@
 """Database reads shared by the API views: one row by id, one page of many."""
 import sqlalchemy as sa
 
-from phoneapp.api.inputs import MAX_ID
 from phoneapp.extensions import db
+from phoneapp.models import MAX_ID
 from phoneapp.services.errors import NotFound
 
 

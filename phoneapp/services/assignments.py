@@ -7,12 +7,12 @@ import sqlalchemy as sa
 from flask import current_app
 
 from phoneapp.extensions import db
-from phoneapp.models import Client, PhoneAssignment, utcnow
+from phoneapp.models import MAX_ID, Client, PhoneAssignment, utcnow
 from phoneapp.phones import InvalidPhoneNumber, parse_phone
 from phoneapp.public_urls import expected_webhooks
 from phoneapp.services.alerts import raise_alert, resolve_alerts
 from phoneapp.services.audit import record_audit
-from phoneapp.services.errors import NotFound, UpstreamError, ValidationError
+from phoneapp.services.errors import UpstreamError, ValidationError
 from phoneapp.services.routes import refresh_routing_cache
 from phoneapp.services.twilio_account import twilio
 from phoneapp.services.verification import config_differences, verify_number
@@ -20,7 +20,6 @@ from phoneapp.twilio_gateway import NumberNotFound, TwilioError
 
 TWILIO_NUMBER_SID = re.compile(r"^PN[0-9a-fA-F]{32}$")
 CLIENT_ID = re.compile(r"[0-9]{1,10}")
-MAX_ID = 2**31 - 1
 ROUTING_FIELDS = ("client_id", "forward_to_number", "is_active")
 EDITABLE_FIELDS = ("client_id", "forward_to_number", "is_active", "friendly_name")
 
@@ -199,13 +198,6 @@ def point_twilio_here(number):
 def release_assignment(number, actor=None):
     """Unassign and deactivate; the number's call history stays."""
     return update_assignment(number, {"client_id": None, "forward_to_number": None, "is_active": False}, actor)
-
-
-def get_assignment(number_id):
-    number = db.session.get(PhoneAssignment, number_id)
-    if number is None:
-        raise NotFound(f"no phone number with id {number_id}")
-    return number
 
 
 def sync_numbers():
