@@ -128,6 +128,8 @@ class PhoneAssignment(db.Model):
     config_detail: Mapped[str] = mapped_column(sa.String(500), default="")
     last_verified_at: Mapped[datetime | None]
     last_call_at: Mapped[datetime | None]
+    # Kept beside the number as each forward ends, so a page of statuses never scans the call history.
+    failed_forward_streak: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -181,7 +183,8 @@ class CallRecord(db.Model):
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed because open pages ask "which calls changed since my last look?" every few seconds.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     phone_assignment: Mapped[PhoneAssignment | None] = relationship()
     client: Mapped[Client | None] = relationship()

@@ -1,6 +1,8 @@
 """Phone numbers: parsed and stored as E.164, shown in national format."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
@@ -45,6 +47,8 @@ def parse_phone(value, region="US"):
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
+# A page of a thousand numbers formats the same few hundred phones over and over; parsing is the cost.
+@lru_cache(maxsize=8192)
 def display_phone(e164, region="US"):
     """National format for numbers of the home region, international otherwise; raw text if unparsable."""
     if not e164:
@@ -60,6 +64,7 @@ def display_phone(e164, region="US"):
     return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
 
 
+@lru_cache(maxsize=8192)
 def is_dialable(value):
     """True for a valid E.164 number (Twilio refuses anything else as a callerId)."""
     if not value or not str(value).startswith("+"):

@@ -148,46 +148,30 @@ def record_recording(params, kind):
     return record
 
 
-def failed_streaks_by_number(ids, limit=FAILING_STREAK):
-    """{number id: how many of its latest finished forwards failed in a row}, one query for all."""
-    if not ids:
-        return {}
-    position = sa.func.row_number().over(
-        partition_by=CallRecord.phone_assignment_id,
-        order_by=(CallRecord.started_at.desc(), CallRecord.id.desc()),
-    ).label("position")
-    latest = (
-        sa.select(CallRecord.phone_assignment_id, CallRecord.dial_status, position)
-        .where(CallRecord.phone_assignment_id.in_(ids), CallRecord.dial_status.is_not(None),
+def failed_forward_streak(phone_assignment_id, limit=FAILING_STREAK):
+    """How many of the number's latest finished forwards failed in a row (at most `limit`)."""
+    latest = db.session.scalars(
+        sa.select(CallRecord.dial_status)
+        .where(CallRecord.phone_assignment_id == phone_assignment_id, CallRecord.dial_status.is_not(None),
                CallRecord.is_test.is_(False))
-        .subquery()
-    )
-    rows = db.session.execute(
-        sa.select(latest.c.phone_assignment_id, latest.c.dial_status)
-        .where(latest.c.position <= limit)
-        .order_by(latest.c.phone_assignment_id, latest.c.position)
+        .order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
+        .limit(limit)
     ).all()
-    streaks, broken = {}, set()
-    for number_id, dial_status in rows:
-        if number_id in broken:
-            continue
-        if is_failed_forward(dial_status):
-            streaks[number_id] = streaks.get(number_id, 0) + 1
-        else:
-            broken.add(number_id)
-    return streaks
-
-
-def failed_forward_streak(phone_assignment_id):
-    """How many of the number's latest finished forwards failed in a row."""
-    return failed_streaks_by_number([phone_assignment_id]).get(phone_assignment_id, 0)
+    streak = 0
+    for dial_status in latest:
+        if not is_failed_forward(dial_status):
+            break
+        streak += 1
+    return streak
 
 
 def _update_failed_forwards_alert(phone_assignment_id):
     subject = f"number:{phone_assignment_id}"
     streak = failed_forward_streak(phone_assignment_id)
+    number = db.session.get(PhoneAssignment, phone_assignment_id)
+    if number is not None and number.failed_forward_streak != streak:
+        number.failed_forward_streak = streak
     if streak >= FAILING_STREAK:
-        number = db.session.get(PhoneAssignment, phone_assignment_id)
         raise_alert("failed_forwards", subject,
                     f"The last {streak} calls to {number.phone_number} forwarded to nobody who answered",
                     severity="error", phone_assignment_id=phone_assignment_id)

@@ -5,7 +5,6 @@ from flask import current_app
 from phoneapp.extensions import db
 from phoneapp.models import Alert, utcnow
 from phoneapp.number_status import number_status
-from phoneapp.services.calls import failed_streaks_by_number
 
 
 def open_errors_by_number(ids):
@@ -28,11 +27,10 @@ def number_statuses(numbers):
     config = current_app.config
     ids = [number.id for number in numbers]
     errors = open_errors_by_number(ids)
-    streaks = failed_streaks_by_number(ids)
     now = utcnow()
     return {
         number.id: number_status(number, now=now, verify_max_age=config["VERIFY_MAX_AGE"],
-                                 open_error=errors.get(number.id), recent_failed_streak=streaks.get(number.id, 0),
+                                 open_error=errors.get(number.id), recent_failed_streak=number.failed_forward_streak,
                                  region=config["PHONE_REGION"])
         for number in numbers
     }
