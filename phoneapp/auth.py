@@ -39,11 +39,20 @@ def unauthorized():
     if request.blueprint == "api" or request.path.startswith("/api/"):
         return jsonify(error="authentication required",
                        details={"hint": "log in, or send Authorization: Bearer <token>"}), 401
-    login_url = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
     if is_htmx():
-        # A polling fragment must send the whole page to the login form, not paste it into a card.
+        # A polling fragment must send the whole page to the login form, not paste it into a card,
+        # and after login staff return to the page they were on, not to the fragment.
+        login_url = url_for("auth.login", next=page_behind_fragment())
         return "", 401, {"HX-Redirect": login_url}
-    return redirect(login_url)
+    return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+
+
+def page_behind_fragment():
+    """The same-site path of the page an htmx request came from, if it says."""
+    parts = urlsplit(request.headers.get("HX-Current-URL", ""))
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    return safe_next(parts.path + (f"?{parts.query}" if parts.query else "")) if parts.path else None
 
 
 def safe_next(target):

@@ -7,16 +7,19 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.orm import joinedload
 
 from phoneapp.call_status import FAILED_DIAL_STATUSES, TERMINAL_STATUSES
 from phoneapp.extensions import db
-from phoneapp.models import CallRecord, Client, PhoneAssignment, utcnow
+from phoneapp.models import Alert, CallRecord, Client, PhoneAssignment, utcnow
 from phoneapp.number_status import NumberStatus
 from phoneapp.services.statuses import number_statuses
 
 # A call still "live" after this long lost its final callback; it must not keep a card polling forever.
 LIVE_CALL_WINDOW = timedelta(minutes=30)
+# Divides into rows of 2, 3 and 4 cards.
+NUMBERS_PER_PAGE = 48
 
 
 @dataclass
@@ -72,21 +75,93 @@ def live_calls_by_number(ids):
     return live
 
 
-def build_cards(numbers):
+def build_cards(numbers, statuses=None):
     """A NumberCard per number, in the given order; a fixed number of queries whatever the count."""
     ids = [number.id for number in numbers]
-    statuses = number_statuses(numbers)
+    statuses = statuses or number_statuses(numbers)
     today = calls_today_by_number(ids)
     live = live_calls_by_number(ids)
     return [NumberCard(number, statuses[number.id], today.get(number.id, 0), live.get(number.id))
             for number in numbers]
 
 
-def count_by_colour(cards):
+def count_by_colour(statuses):
+    """{colour: how many} of NumberStatus values, every colour present."""
     counts = dict.fromkeys(("green", "yellow", "red", "grey"), 0)
-    for card in cards:
-        counts[card.status.colour] += 1
+    for status in statuses:
+        counts[status.colour] += 1
     return counts
+
+
+def all_numbers():
+    return db.session.scalars(numbers_query()).unique().all()
+
+
+def status_counts():
+    """How many numbers show each colour, without the per-card call figures."""
+    return count_by_colour(number_statuses(all_numbers()).values())
+
+
+class ListPagination(Pagination):
+    """Flask-SQLAlchemy's pagination over a list already filtered in Python (statuses are not SQL)."""
+
+    def __init__(self, rows, page, per_page):
+        self._rows = rows
+        super().__init__(page=page, per_page=per_page, max_per_page=None, error_out=False)
+
+    def _query_items(self):
+        return self._rows[self._query_offset:self._query_offset + self.per_page]
+
+    def _query_count(self):
+        return len(self._rows)
+
+
+@dataclass
+class NumbersPage:
+    cards: list
+    counts: dict
+    pagination: ListPagination
+
+
+def numbers_page(*, status=None, search="", page=1, per_page=NUMBERS_PER_PAGE):
+    """The phone numbers page: every number's status counted, one page of the matching ones as cards."""
+    numbers = all_numbers()
+    statuses = number_statuses(numbers)
+    counts = count_by_colour(statuses.values())
+    if status:
+        numbers = [number for number in numbers if statuses[number.id].key == status]
+    if search:
+        numbers = [number for number in numbers if matches(number, search)]
+    pagination = ListPagination(numbers, page, per_page)
+    cards = build_cards(pagination.items, statuses)
+    return NumbersPage(cards, counts, pagination)
+
+
+def matches(number, search):
+    """Staff find a number by any part of it, its name or its client's name."""
+    needle = search.casefold()
+    digits = "".join(ch for ch in search if ch.isdigit())
+    if digits and digits in number.phone_number:
+        return True
+    haystack = [number.friendly_name or ""] + ([number.client.name] if number.client else [])
+    return any(needle in text.casefold() for text in haystack)
+
+
+def changed_number_ids(ids, since):
+    """Which of `ids` have anything on their card changed after `since`: one query."""
+    if not ids:
+        return set()
+    changes = sa.union(
+        sa.select(PhoneAssignment.id).where(PhoneAssignment.id.in_(ids), PhoneAssignment.updated_at > since),
+        sa.select(CallRecord.phone_assignment_id)
+        .where(CallRecord.phone_assignment_id.in_(ids), CallRecord.updated_at > since),
+        sa.select(PhoneAssignment.id).join(Client, PhoneAssignment.client)
+        .where(PhoneAssignment.id.in_(ids), Client.updated_at > since),
+        sa.select(Alert.phone_assignment_id)
+        .where(Alert.phone_assignment_id.in_(ids),
+               sa.or_(Alert.last_seen_at > since, Alert.resolved_at > since)),
+    )
+    return set(db.session.scalars(changes))
 
 
 def numbers_query():
@@ -96,7 +171,7 @@ def numbers_query():
 
 
 def all_cards():
-    return build_cards(db.session.scalars(numbers_query()).unique().all())
+    return build_cards(all_numbers())
 
 
 def card_for(number):

@@ -10,6 +10,10 @@ from phoneapp.phones import display_phone, is_dialable
 FAILING_STREAK = 3
 
 
+# The colour's word in URLs and the API, in the order pages list them.
+STATUS_KEYS = ("forwarding", "pending", "error", "inactive")
+
+
 @dataclass(frozen=True)
 class NumberStatus:
     colour: str  # green, yellow, red, grey

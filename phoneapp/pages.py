@@ -1,13 +1,36 @@
 """Full pages: dashboard, tracking numbers, clients and the call log."""
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import login_required
 from sqlalchemy.orm import joinedload
 
-from phoneapp import number_cards
+from phoneapp import analytics, number_cards
+from phoneapp.call_log import (
+    FILTER_NAMES,
+    TEST_CALL_CHOICES,
+    call_log_context,
+    call_log_filters,
+    calls_csv,
+    calls_select,
+    export_filename,
+    paginate_calls,
+)
 from phoneapp.call_status import call_outcome
+from phoneapp.dashboard import dashboard_figures
 from phoneapp.extensions import db
-from phoneapp.models import AuditEvent, CallRecord, Client, PhoneAssignment
+from phoneapp.models import AuditEvent, Client, PhoneAssignment, utcnow
+from phoneapp.number_status import STATUS_KEYS
 from phoneapp.phones import display_phone
 from phoneapp.services import alerts as alert_service
 from phoneapp.services import clients as client_service
@@ -15,7 +38,6 @@ from phoneapp.services.errors import ValidationError
 
 bp = Blueprint("pages", __name__)
 
-CALLS_PER_PAGE = 50
 HISTORY_PER_PAGE = 25
 CLIENT_FORM_FIELDS = ("name", "phone", "email", "notes")
 
@@ -25,62 +47,12 @@ def page_arg():
     return max(page, 1)
 
 
-def int_arg(name):
-    value = request.args.get(name, type=int)
-    return value if value and value > 0 else None
-
-
-def calls_select(*, number_id=None, client_id=None, outcome=None):
-    """Calls newest first, with their number and client loaded for display."""
-    query = (sa.select(CallRecord)
-             .options(joinedload(CallRecord.phone_assignment), joinedload(CallRecord.client))
-             .order_by(CallRecord.started_at.desc(), CallRecord.id.desc()))
-    if number_id is not None:
-        query = query.where(CallRecord.phone_assignment_id == number_id)
-    if client_id is not None:
-        query = query.where(CallRecord.client_id == client_id)
-    if outcome in number_cards.OUTCOMES:
-        query = query.where(number_cards.outcome_expression() == outcome)
-    return query
-
-
-def paginate_calls(query, per_page):
-    return db.paginate(query, page=page_arg(), per_page=per_page, error_out=False)
-
-
-def call_log_filters():
-    """The call log's filters from the query string, unknown values dropped."""
-    outcome = request.args.get("outcome") or None
-    return {
-        "number": int_arg("number"),
-        "client": int_arg("client"),
-        "outcome": outcome if outcome in number_cards.OUTCOMES else None,
-    }
-
-
-def call_log_context():
-    """Everything the call log table needs; shared with its polling partial."""
-    filters = call_log_filters()
-    pagination = paginate_calls(
-        calls_select(number_id=filters["number"], client_id=filters["client"], outcome=filters["outcome"]),
-        CALLS_PER_PAGE)
-    return {"pagination": pagination, "filters": filters,
-            "page_args": {key: value for key, value in filters.items() if value is not None}}
-
-
 @bp.get("/")
 @login_required
 def dashboard():
-    """Numbers by status, today's calls, recent calls and open alerts."""
-    cards = number_cards.all_cards()
-    counts = number_cards.count_by_colour(cards)
-    calls_today = db.session.scalar(
-        sa.select(sa.func.count()).select_from(CallRecord)
-        .where(CallRecord.started_at >= number_cards.today_start_utc(), CallRecord.is_test.is_(False)))
-    attention = [card for card in cards if card.status.colour == "red"]
-    return render_template("pages/dashboard.html", counts=counts, total_numbers=len(cards),
-                           calls_today=calls_today, recent_calls=recent_calls(),
-                           alerts=alert_service.open_alerts(), attention=attention)
+    """Today's calls, numbers by status, failed forwards, numbers needing attention and recent calls."""
+    return render_template("pages/dashboard.html", figures=dashboard_figures(), recent_calls=recent_calls(),
+                           alerts=alert_service.open_alerts())
 
 
 def recent_calls(limit=10):
@@ -90,9 +62,15 @@ def recent_calls(limit=10):
 @bp.get("/numbers")
 @login_required
 def numbers():
-    """A card per tracking number."""
-    cards = number_cards.all_cards()
-    return render_template("pages/numbers.html", cards=cards, counts=number_cards.count_by_colour(cards))
+    """A card per tracking number, a page at a time, filtered by status or text."""
+    status = request.args.get("status") or None
+    if status not in (None, *STATUS_KEYS):
+        status = None
+    search = (request.args.get("q") or "").strip()[:100]
+    listing = number_cards.numbers_page(status=status, search=search, page=page_arg())
+    return render_template("pages/numbers.html", listing=listing, cards=listing.cards, counts=listing.counts,
+                           status=status, search=search, since=utcnow().isoformat(),
+                           filter_args={key: value for key, value in (("status", status), ("q", search)) if value})
 
 
 @bp.get("/numbers/<int:number_id>")
@@ -183,13 +161,14 @@ def create_client():
 @bp.get("/clients/<int:client_id>")
 @login_required
 def client_detail(client_id):
-    """One client: details, tracking numbers and call history."""
+    """One client: details, calls per day, tracking numbers and call history."""
     client = db.get_or_404(Client, client_id)
     numbers = db.session.scalars(
         number_cards.numbers_query().where(PhoneAssignment.client_id == client.id)).unique().all()
     pagination = paginate_calls(calls_select(client_id=client.id), HISTORY_PER_PAGE)
     return render_template("pages/client_detail.html", client=client, cards=number_cards.build_cards(numbers),
-                           pagination=pagination)
+                           pagination=pagination, stats=analytics.client_call_stats(client.id),
+                           since=utcnow().isoformat())
 
 
 @bp.get("/clients/<int:client_id>/edit")
@@ -233,14 +212,33 @@ def delete_client(client_id):
 @bp.get("/calls")
 @login_required
 def calls():
-    """The call log, newest first, paginated, with simple filters."""
+    """The call log, newest first, paginated, narrowed by number, client, outcome, days and test calls."""
     context = call_log_context()
-    numbers_list = db.session.scalars(sa.select(PhoneAssignment).order_by(PhoneAssignment.phone_number)).all()
-    clients_list = db.session.scalars(sa.select(Client).order_by(Client.name)).all()
     if context["pagination"].page > max(context["pagination"].pages, 1):
         abort(404)
+    # Plain rows, not models: the menus list every number and client, which can run to thousands.
+    numbers_list = db.session.execute(
+        sa.select(PhoneAssignment.id, PhoneAssignment.phone_number, PhoneAssignment.friendly_name)
+        .order_by(PhoneAssignment.phone_number)).all()
+    clients_list = db.session.execute(sa.select(Client.id, Client.name).order_by(Client.name)).all()
     return render_template("pages/calls.html", numbers=numbers_list, clients=clients_list,
-                           outcomes=number_cards.OUTCOMES, **context)
+                           outcomes=number_cards.OUTCOMES, test_choices=TEST_CALL_CHOICES, **context)
+
+
+@bp.get("/calls/export.csv")
+@login_required
+def export_calls():
+    """The call log's filtered calls as a CSV download, streamed a batch at a time."""
+    filters, problems = call_log_filters()
+    if problems:
+        # A dropped filter would export more calls than were asked for: show why on the log instead.
+        flash("Some filters could not be used, so nothing was exported. Fix or clear them and export again.",
+              "warning")
+        given = {name: request.args[name] for name in FILTER_NAMES if name in request.args}
+        return redirect(url_for("pages.calls", **given), code=303)
+    response = Response(stream_with_context(calls_csv(filters)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{export_filename(filters)}"'
+    return response
 
 
 @bp.app_template_global()
@@ -252,7 +250,7 @@ def outcome_of(call):
 NAV_SECTIONS = {
     "dashboard": "dashboard", "numbers": "numbers", "number_detail": "numbers", "edit_number": "numbers",
     "clients": "clients", "create_client": "clients", "client_detail": "clients", "edit_client": "clients",
-    "update_client": "clients", "calls": "calls",
+    "update_client": "clients", "calls": "calls", "export_calls": "calls",
 }
 
 

@@ -1,24 +1,32 @@
 """htmx fragments and the forms that answer with one; each also works opened or posted directly."""
+from datetime import datetime, timedelta
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from phoneapp import number_cards
+from phoneapp.call_log import call_log_context
+from phoneapp.dashboard import dashboard_figures
 from phoneapp.extensions import db
 from phoneapp.htmx import is_htmx
-from phoneapp.models import PhoneAssignment
-from phoneapp.pages import assignment_form_values, call_log_context, recent_calls
+from phoneapp.models import PhoneAssignment, utcnow
+from phoneapp.pages import assignment_form_values, recent_calls
 from phoneapp.public_urls import expected_webhooks
 from phoneapp.sandbox.account import OUTCOMES as SIMULATED_OUTCOMES
 from phoneapp.services import assignments
+from phoneapp.services.dry_check import dry_check
 from phoneapp.services.errors import ValidationError
 from phoneapp.services.simulator import place_simulated_call
 
 bp = Blueprint("partials", __name__, url_prefix="/partials")
 
+# A page shows at most a page of cards; more ids than that in one request are not a page asking.
+MAX_CARDS_SHOWN = number_cards.NUMBERS_PER_PAGE
 
-def render_card(number, note=None, note_kind="info", calling=False, changed=False):
+
+def render_card(number, note=None, note_kind="info", calling=False, changed=False, check_steps=None):
     html = render_template("partials/_number_card.html", card=number_cards.card_for(number), note=note,
-                           note_kind=note_kind, calling=calling)
+                           note_kind=note_kind, calling=calling, check_steps=check_steps)
     # The page's status totals listen for this and refresh themselves.
     return html, 200, ({"HX-Trigger": "numbers-changed"} if changed else {})
 
@@ -84,6 +92,19 @@ def set_number_active(number_id):
     return done(number, "Activated." if number.is_active else "Deactivated.", assignments.point_twilio_here(number))
 
 
+@bp.post("/numbers/<int:number_id>/check")
+@login_required
+def check_number(number_id):
+    """The dry check of "Test": Twilio's configuration, then phoneapp's own answer for the number."""
+    number = db.get_or_404(PhoneAssignment, number_id)
+    steps = dry_check(number)
+    if is_htmx():
+        return render_card(number, check_steps=steps, changed=True)
+    for step in steps:
+        flash(f"{step.name}: {step.detail}", "success" if step.passed else "error")
+    return redirect(url_for("pages.number_detail", number_id=number.id), code=303)
+
+
 @bp.post("/numbers/<int:number_id>/simulate-call")
 @login_required
 def simulate_call(number_id):
@@ -115,8 +136,41 @@ def answer_simulation(number, note, kind, calling=False):
 @login_required
 def status_counts():
     """How many numbers show each status colour."""
-    return render_template("partials/_status_counts.html",
-                           counts=number_cards.count_by_colour(number_cards.all_cards()))
+    return render_template("partials/_status_counts.html", counts=number_cards.status_counts())
+
+
+# Twice the polling interval: a call committed just after one look is still caught by the next.
+CHANGES_OVERLAP = timedelta(seconds=6)
+
+
+@bp.get("/numbers/changes")
+@login_required
+def number_changes():
+    """The cards shown on a page that changed since its last look, each swapped in out of band."""
+    now = utcnow()
+    since = moment_arg("since", default=now - CHANGES_OVERLAP)
+    shown = [int(value) for value in request.args.getlist("card")[:MAX_CARDS_SHOWN] if value.isdigit()]
+    changed = number_cards.changed_number_ids(shown, since - CHANGES_OVERLAP)
+    numbers = db.session.scalars(
+        number_cards.numbers_query().where(PhoneAssignment.id.in_(changed))).unique().all() if changed else []
+    return render_template("partials/_number_changes.html", since=now.isoformat(),
+                           changed_cards=number_cards.build_cards(numbers),
+                           changed_counts=number_cards.status_counts() if changed else None)
+
+
+def moment_arg(name, default):
+    """A naive-UTC time from the query string, or `default` when it is missing or malformed."""
+    try:
+        return datetime.fromisoformat(request.args[name]).replace(tzinfo=None)
+    except (KeyError, ValueError):
+        return default
+
+
+@bp.get("/dashboard")
+@login_required
+def dashboard_live():
+    """The dashboard's counters, failed forwards and numbers needing attention."""
+    return render_template("partials/_dashboard_live.html", figures=dashboard_figures())
 
 
 @bp.get("/calls")

@@ -79,6 +79,19 @@ def test_pages_need_login_and_htmx_gets_a_redirect_header(client):
     assert response.headers["HX-Redirect"].startswith("/login")
 
 
+@pytest.mark.parametrize("current_url, expected_next", [
+    ("http://localhost/numbers?status=error", "/login?next=/numbers?status%3Derror"),
+    ("http://elsewhere.example/phish", "/login"),
+    (None, "/login"),
+])
+def test_expired_login_on_a_polling_partial_returns_to_the_page_not_the_fragment(
+        client, current_url, expected_next):
+    headers = {"HX-Request": "true"} | ({"HX-Current-URL": current_url} if current_url else {})
+    response = client.get("/partials/numbers/changes?card=1", headers=headers)
+    assert response.status_code == 401 and response.data == b""
+    assert response.headers["HX-Redirect"] == expected_next
+
+
 def test_user_commands_create_users_and_print_a_token_once(runner):
     result = runner.invoke(args=["users", "create", "Boss@Example.test", "--role", "admin",
                                  "--password", "a long enough password"])

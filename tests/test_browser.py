@@ -1,6 +1,9 @@
 """A real headless Chromium against a live server: log in, assign a number, simulate a call, find it."""
+import re
 import threading
 import time
+from contextlib import contextmanager
+from datetime import UTC
 
 import pytest
 import sqlalchemy as sa
@@ -8,7 +11,7 @@ from conftest import ADMIN, chromium_path, make_app, note_not_run
 from werkzeug.serving import make_server
 
 from phoneapp.extensions import db
-from phoneapp.models import PhoneAssignment
+from phoneapp.models import CallRecord, PhoneAssignment
 from phoneapp.services import assignments, clients, users
 
 CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -27,8 +30,8 @@ def chromium():
     return path
 
 
-@pytest.fixture
-def live_server(tmp_path, migrated_postgres):
+@contextmanager
+def serving(tmp_path, assign=False):
     """The app on 127.0.0.1 over plain HTTP, so its cookies must not be marked Secure here."""
     app = make_app(tmp_path, {"SANDBOX_CALL_PACE": 0.2, "SESSION_COOKIE_SECURE": False,
                               "REMEMBER_COOKIE_SECURE": False})
@@ -37,7 +40,9 @@ def live_server(tmp_path, migrated_postgres):
         acme = clients.create_client({"name": "Acme Plumbing", "phone": "+14155550187"}, "US")
         assignments.sync_numbers()
         first = db.session.scalars(sa.select(PhoneAssignment).order_by(PhoneAssignment.phone_number)).first()
-        seeded = {"client_id": acme.id, "number_id": first.id}
+        if assign:
+            assignments.upsert_assignment({"twilio_sid": first.twilio_sid, "client_id": acme.id})
+        seeded = {"client_id": acme.id, "number_id": first.id, "app": app}
         db.session.remove()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
@@ -49,6 +54,27 @@ def live_server(tmp_path, migrated_postgres):
         thread.join(timeout=5)
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(tmp_path, migrated_postgres):
+    with serving(tmp_path) as served:
+        yield served
+
+
+@pytest.fixture
+def live_server_assigned(tmp_path, migrated_postgres):
+    """As live_server, with the first number already forwarding to Acme Plumbing."""
+    with serving(tmp_path, assign=True) as served:
+        yield served
+
+
+def log_in(page, base):
+    page.goto(base + "/login")
+    page.fill("input[name=email]", ADMIN[0])
+    page.fill("input[name=password]", ADMIN[1])
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
 
 
 def test_assign_a_number_and_find_a_simulated_call(chromium, live_server, artifacts_dir):
@@ -79,7 +105,7 @@ def test_assign_a_number_and_find_a_simulated_call(chromium, live_server, artifa
             assert page.evaluate("window.htmx && htmx.version") == "2.0.11"
             shot(page, "02-dashboard")
 
-            page.get_by_role("link", name="Phone numbers").click()
+            page.get_by_role("link", name="Phone numbers", exact=True).click()
             expect(page.locator("article.number-card")).to_have_count(4)
             card = page.locator(f"#number-{number_id}")
             expect(card.locator(".status-label")).to_have_text("Pending setup")
@@ -111,7 +137,7 @@ def test_assign_a_number_and_find_a_simulated_call(chromium, live_server, artifa
             expect(card.locator(".live-call")).to_have_count(0)
             shot(page, "07-after-call")
 
-            page.get_by_role("link", name="Call log").click()
+            page.get_by_role("link", name="Call log", exact=True).click()
             rows = page.locator("#calls-table tbody tr")
             deadline = time.monotonic() + WAIT_MS / 1000
             while rows.count() == 0 and time.monotonic() < deadline:
@@ -141,3 +167,72 @@ def test_assign_a_number_and_find_a_simulated_call(chromium, live_server, artifa
         finally:
             browser.close()
     assert [problem for problem in problems if EXPECTED_REFUSAL not in problem] == []
+
+
+# The numbers page polls every 3 s and the dashboard every 5 s; a change must show within one interval.
+NUMBERS_POLL_S, DASHBOARD_POLL_S = 3, 5
+SLACK_S = 1.5
+
+
+def test_a_call_shows_on_other_open_pages_without_reload_and_expiry_leads_to_login(
+        chromium, live_server_assigned, artifacts_dir):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, seeded = live_server_assigned
+    number_id, app = seeded["number_id"], seeded["app"]
+    problems = []
+
+    def first_call_started():
+        with app.app_context():
+            started = db.session.scalar(sa.select(sa.func.min(CallRecord.created_at)))
+            db.session.remove()
+            return started
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(WAIT_MS)
+            caller_page, watcher, dashboard = context.new_page(), context.new_page(), context.new_page()
+            for page in (caller_page, watcher, dashboard):
+                page.on("pageerror", lambda error: problems.append(str(error)))
+            log_in(caller_page, base)
+            caller_page.goto(base + "/numbers")
+            watcher.goto(base + "/numbers")
+            dashboard.goto(base + "/")
+            for page in (watcher, dashboard):
+                page.evaluate("window.loadedOnce = true")
+            watched = watcher.locator(f"#number-{number_id}")
+            expect(watched.locator(".calls-today")).to_have_text("0")
+            expect(watched.locator("dd", has_text="never")).to_have_count(1)
+            expect(dashboard.locator('[data-figure="calls-today"]')).to_have_text("0")
+            watcher.screenshot(path=str(artifacts_dir / "live-01-watcher-before.png"), full_page=True)
+
+            clicked = time.time()
+            caller_page.locator(f"#number-{number_id}").get_by_role("button", name="Simulate a call").click()
+            expect(watched.locator(".calls-today")).to_have_text("1", timeout=(NUMBERS_POLL_S + 10) * 1000)
+            seen_on_watcher = time.time()
+            expect(watched.locator("time")).to_have_text(re.compile("just now|min ago"))
+            expect(dashboard.locator('[data-figure="calls-today"]')).to_have_text("1")
+            seen_on_dashboard = time.time()
+            watcher.screenshot(path=str(artifacts_dir / "live-02-watcher-after.png"), full_page=True)
+            dashboard.screenshot(path=str(artifacts_dir / "live-03-dashboard-after.png"), full_page=True)
+
+            # The record's own creation time, not the click, starts the clock: the call rings first.
+            started = first_call_started()
+            assert started is not None
+            started_epoch = started.replace(tzinfo=UTC).timestamp()
+            assert seen_on_watcher - max(started_epoch, clicked) <= NUMBERS_POLL_S + SLACK_S
+            assert seen_on_dashboard - max(started_epoch, clicked) <= DASHBOARD_POLL_S + SLACK_S
+            for page in (watcher, dashboard):
+                assert page.evaluate("window.loadedOnce") is True
+
+            # The session ends while the pages keep polling: the browser goes to the login page.
+            context.clear_cookies()
+            watcher.wait_for_url(re.compile(r"/login\?next=/numbers$"), timeout=(NUMBERS_POLL_S + 5) * 1000)
+            expect(watcher.locator("h1")).to_contain_text("Log in")
+            expect(watcher.locator("article.number-card")).to_have_count(0)
+            watcher.screenshot(path=str(artifacts_dir / "live-04-expired-to-login.png"), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []

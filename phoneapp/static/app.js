@@ -75,6 +75,23 @@
     }
   });
 
+  // "3 min ago" written by the server goes stale on parts that are not polled; the same words, kept current.
+  function timeAgo(seconds) {
+    if (seconds < 45) return "just now";
+    if (seconds >= 86400) { var days = Math.floor(seconds / 86400); return days + (days === 1 ? " day ago" : " days ago"); }
+    if (seconds >= 3600) return Math.floor(seconds / 3600) + " h ago";
+    if (seconds >= 60) return Math.floor(seconds / 60) + " min ago";
+    return "just now";
+  }
+  function refreshRelativeTimes() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-relative]").forEach(function (node) {
+      var moment = Date.parse(node.getAttribute("datetime"));
+      if (!isNaN(moment)) node.textContent = timeAgo(Math.max(0, (now - moment) / 1000));
+    });
+  }
+  setInterval(refreshRelativeTimes, 30000);
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll(".flash-success").forEach(function (item) {
       setTimeout(function () { item.classList.add("flash-hide"); }, 6000);
