@@ -284,3 +284,14 @@ def test_pages_take_the_same_number_of_queries_for_5_and_200_numbers(admin_clien
     many = {name: statements_to_render(admin_client, url) for name, url in pages.items()}
     assert many == few
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PhoneAssignment)) == 200
+
+
+def test_test_results_stay_on_the_card_until_it_refreshes_itself(admin_client, assigned):
+    shown = soup(press_test(admin_client, assigned)).find(id=f"number-{assigned.id}")
+    # Out of the page's poll, so the results are not replaced by the next look for changes...
+    assert shown.find("input", {"name": "card"}) is None
+    # ...and back to the plain card, rejoining the poll, after a while.
+    assert shown["hx-trigger"] == "load delay:30s"
+    assert shown["hx-get"] == url_for("partials.number_card", number_id=assigned.id)
+    plain = soup(admin_client.get(shown["hx-get"], headers=HX)).find(id=f"number-{assigned.id}")
+    assert plain.find("input", {"name": "card"})["value"] == str(assigned.id) and not plain.select(".check-step")
