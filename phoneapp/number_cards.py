@@ -170,10 +170,6 @@ def numbers_query():
             .order_by(PhoneAssignment.phone_number))
 
 
-def all_cards():
-    return build_cards(all_numbers())
-
-
 def card_for(number):
     return build_cards([number])[0]
 
