@@ -5,9 +5,9 @@ from phoneapp.api.blueprint import bp
 from phoneapp.api.inputs import PAGE_ARGS, QueryArgs
 from phoneapp.api.queries import paginate, row_or_404
 from phoneapp.api.serializers import call_record_json, page_json
+from phoneapp.call_log import NEWEST_FIRST, call_conditions
 from phoneapp.call_status import LIVE_STATUSES, TERMINAL_STATUSES
 from phoneapp.models import CallRecord
-from phoneapp.number_cards import outcome_expression
 
 # The status filter takes Twilio's call statuses and, besides, the outcome words the call log shows.
 CALL_STATUSES = tuple(LIVE_STATUSES) + tuple(sorted(TERMINAL_STATUSES))
@@ -30,21 +30,14 @@ def list_calls():
         args.errors["until"] = "must not be before since"
     args.done()
 
-    statement = sa.select(CallRecord).order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
-    if number_id is not None:
-        statement = statement.where(CallRecord.phone_assignment_id == number_id)
-    if client_id is not None:
-        statement = statement.where(CallRecord.client_id == client_id)
-    if status in OUTCOME_FILTERS:
-        statement = statement.where(outcome_expression() == status)
-    elif status is not None:
+    tests = {None: "include", True: "only", False: "exclude"}[is_test]
+    statement = (sa.select(CallRecord)
+                 .where(*call_conditions(number_id=number_id, client_id=client_id,
+                                         outcome=status if status in OUTCOME_FILTERS else None,
+                                         since=since, until=until, tests=tests))
+                 .order_by(*NEWEST_FIRST))
+    if status is not None and status not in OUTCOME_FILTERS:
         statement = statement.where(CallRecord.status == status)
-    if since is not None:
-        statement = statement.where(CallRecord.started_at >= since)
-    if until is not None:
-        statement = statement.where(CallRecord.started_at < until)
-    if is_test is not None:
-        statement = statement.where(CallRecord.is_test.is_(is_test))
     rows, total = paginate(statement, page, per_page)
     return page_json([call_record_json(record) for (record,) in rows], page, per_page, total)
 
