@@ -166,16 +166,36 @@ class TwilioGateway:
             )
         return _number_config(updated)
 
-    def create_call(self, *, to: str, from_: str, url: str, status_callback: str,
-                    status_callback_events: list[str], timeout: int = 30) -> str:
-        """Place an outbound call that fetches its TwiML from `url`; returns the CA sid."""
+    def create_call(self, *, to: str, from_: str, status_callback: str, status_callback_events: list[str],
+                    url: str | None = None, twiml: str | None = None, timeout: int = 30) -> str:
+        """Place an outbound call running `twiml`, or the TwiML fetched from `url`; returns the CA sid."""
+        if (url is None) == (twiml is None):
+            raise ValueError("give exactly one of url and twiml")
+        what = {"url": url, "method": "POST"} if url is not None else {"twiml": twiml}
         with _translated():
             call = self._client.calls.create(
-                to=to, from_=from_, url=url, method="POST", status_callback=status_callback,
-                status_callback_method="POST", status_callback_event=list(status_callback_events),
-                timeout=timeout,
+                to=to, from_=from_, status_callback=status_callback, status_callback_method="POST",
+                status_callback_event=list(status_callback_events), timeout=timeout, **what,
             )
         return call.sid
+
+    def fetch_call(self, sid: str) -> dict:
+        """A call's to, from, status and parent; used to tie a Monitor alert to the number that was called."""
+        with _translated():
+            call = self._client.calls(sid).fetch()
+        return {"sid": call.sid, "to": call.to, "from": call._from, "status": call.status,
+                "direction": call.direction, "parent_call_sid": call.parent_call_sid}
+
+    def end_call(self, sid: str) -> None:
+        """Hang up a call that is still queued, ringing or in progress (Twilio ignores it for an ended call)."""
+        with _translated():
+            self._client.calls(sid).update(status="completed")
+
+    def send_sms(self, *, to: str, from_: str, body: str) -> str:
+        """Send a text message; returns the SM sid."""
+        with _translated():
+            message = self._client.messages.create(to=to, from_=from_, body=body)
+        return message.sid
 
     def fetch_account(self) -> dict:
         """The account's sid, friendly name and status (active/suspended/closed)."""
@@ -196,7 +216,7 @@ class TwilioGateway:
         return [{
             "sid": a.sid, "error_code": a.error_code, "log_level": a.log_level, "alert_text": a.alert_text,
             "request_url": a.request_url, "request_method": a.request_method, "resource_sid": a.resource_sid,
-            "more_info": a.more_info, "date_created": a.date_created,
+            "more_info": a.more_info, "date_created": a.date_created, "service_sid": a.service_sid,
         } for a in alerts]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from werkzeug.serving import make_server
 
@@ -17,6 +17,8 @@ class FakeTwilio:
 
     base_url: str
     account: SandboxAccount
+    # (method, path, query string) of every request received, in order; tests may clear it.
+    requests: list = field(default_factory=list)
 
     @property
     def account_sid(self) -> str:
@@ -33,12 +35,18 @@ class FakeTwilio:
 def running_fake_twilio(state_path, on_call_created=None):
     """Serve the sandbox REST app for the account at state_path on 127.0.0.1 until the block ends."""
     account = SandboxAccount.open(state_path)
-    server = make_server("127.0.0.1", 0, make_rest_app(account, on_call_created=on_call_created), threaded=True)
+    rest, seen = make_rest_app(account, on_call_created=on_call_created), []
+
+    def recording(environ, start_response):
+        seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], environ.get("QUERY_STRING", "")))
+        return rest(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, recording, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               name="fake-twilio", daemon=True)
     thread.start()
     try:
-        yield FakeTwilio(base_url=f"http://127.0.0.1:{server.server_port}", account=account)
+        yield FakeTwilio(base_url=f"http://127.0.0.1:{server.server_port}", account=account, requests=seen)
     finally:
         server.shutdown()
         server.server_close()

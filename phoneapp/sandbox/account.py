@@ -227,6 +227,25 @@ class SandboxAccount:
         """The stored call with this CA sid, or None."""
         return next((c for c in self.calls() if c["sid"] == sid), None)
 
+    # -- messages ------------------------------------------------------------
+
+    def record_message(self, message: dict) -> dict:
+        """Store a sent text message (Messages resource fields) and return it."""
+        now = rfc2822()
+        message = {"sid": new_sid("SM"), "account_sid": self.account_sid, "status": "sent",
+                   "direction": "outbound-api", "num_segments": "1", "date_created": now, "date_updated": now,
+                   "date_sent": now, "api_version": "2010-04-01", "price": None, "price_unit": "USD",
+                   "error_code": None, "error_message": None, "messaging_service_sid": None, **message}
+        with self._modify() as state:
+            messages = state.setdefault("messages", [])
+            messages.append(message)
+            del messages[:-MAX_CALLS]
+        return message
+
+    def messages(self) -> list[dict]:
+        """Sent text messages, oldest first."""
+        return self._read().get("messages", [])
+
     # -- Monitor alerts ------------------------------------------------------
 
     def add_alert(self, error_code, *, request_url: str = "", resource_sid: str | None = None,
@@ -333,6 +352,7 @@ def _initial_state() -> dict:
         "numbers": numbers,
         "calls": [],
         "alerts": [],
+        "messages": [],
         "target_behaviour": {},
     }
 

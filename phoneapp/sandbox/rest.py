@@ -54,6 +54,8 @@ def make_rest_app(account, on_call_created=None):
         ("POST", rf"^{API}/Accounts/(?P<account>[^/]+)/IncomingPhoneNumbers/(?P<sid>[^/]+)\.json$", _update_number),
         ("POST", rf"^{API}/Accounts/(?P<account>[^/]+)/Calls\.json$", create_call),
         ("GET", rf"^{API}/Accounts/(?P<account>[^/]+)/Calls/(?P<sid>[^/]+)\.json$", _fetch_call),
+        ("POST", rf"^{API}/Accounts/(?P<account>[^/]+)/Calls/(?P<sid>[^/]+)\.json$", _update_call),
+        ("POST", rf"^{API}/Accounts/(?P<account>[^/]+)/Messages\.json$", _create_message),
         ("GET", r"^/v1/Alerts$", _list_alerts),
         ("GET", r"^/v1/Alerts/(?P<sid>[^/]+)$", _fetch_alert),
     ]
@@ -293,6 +295,39 @@ def _fetch_call(request, account, sid):
     if call is None:
         raise _not_found(request)
     return 200, _call_resource(account, call)
+
+
+_ENDED = ("completed", "busy", "no-answer", "failed", "canceled")
+
+
+def _update_call(request, account, sid):
+    call = account.get_call(sid)
+    if call is None:
+        raise _not_found(request)
+    status = request.form.get("Status", "")
+    if status and status not in ("completed", "canceled"):
+        raise ApiError(400, 21218, f"Status must be completed or canceled, not {status}")
+    if status and call.get("status") not in _ENDED:
+        # Hanging up a call that has not been answered cancels it, as Twilio does.
+        ended = "completed" if call.get("status") == "in-progress" or status == "completed" else "canceled"
+        call = account.update_call(sid, status=ended, end_time=rfc2822())
+    return 200, _call_resource(account, call)
+
+
+def _create_message(request, account):
+    form = request.form
+    to, from_, body = form.get("To", "").strip(), form.get("From", "").strip(), form.get("Body", "")
+    if not _E164.match(to):
+        raise ApiError(400, 21211, f"Invalid 'To' Phone Number: {to}")
+    if not _E164.match(from_):
+        raise ApiError(400, 21212, f"Invalid 'From' Phone Number: {from_}")
+    if not body.strip():
+        raise ApiError(400, 21602, "Message body is required")
+    if len(body) > 1600:
+        raise ApiError(400, 21617, "The concatenated message body exceeds the 1600 character limit")
+    message = account.record_message({"to": to, "from": from_, "body": body})
+    base = f"{_account_uri(account)}/Messages/{message['sid']}"
+    return 201, dict(message, uri=f"{base}.json", subresource_uris={"media": f"{base}/Media.json"})
 
 
 # -- Monitor v1 -------------------------------------------------------------------
