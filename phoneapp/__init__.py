@@ -16,10 +16,12 @@ __all__ = ["create_app", "ConfigError"]
 def create_app(overrides=None, environ=None):
     """Build the app from the environment (or `environ`), then apply `overrides` (tests)."""
     app = Flask(__name__, instance_relative_config=True)
-    instance_path = (overrides or {}).get("INSTANCE_PATH") or app.instance_path
+    environ = read_environ() if environ is None else environ
+    # The web processes and workers of one install must share it (the sandbox account, the routing cache).
+    instance_path = (overrides or {}).get("INSTANCE_PATH") or environ.get("INSTANCE_PATH") or app.instance_path
     app.instance_path = str(instance_path)
     os.makedirs(app.instance_path, exist_ok=True)
-    app.config.update(load_config(read_environ() if environ is None else environ, app.instance_path))
+    app.config.update(load_config(environ, app.instance_path))
     app.config["SANDBOX_STATE_PATH"] = str(Path(app.instance_path) / "sandbox-account.json")
     app.config["ROUTING_CACHE_PATH"] = str(Path(app.instance_path) / "routing-cache.json")
     app.config.update(overrides or {})
@@ -38,8 +40,10 @@ def create_app(overrides=None, environ=None):
     app.extensions["phoneapp.routing_cache"] = RoutingCache(app.config["ROUTING_CACHE_PATH"])
 
     from phoneapp import auth, errors, filters, webhooks
+    from phoneapp.alerts_pages import bp as alerts_bp
     from phoneapp.api import bp as api_bp
     from phoneapp.cli import register_cli
+    from phoneapp.health_pages import bp as health_bp
     from phoneapp.pages import bp as pages_bp
     from phoneapp.partials import bp as partials_bp
     from phoneapp.users_admin import bp as users_admin_bp
@@ -50,6 +54,8 @@ def create_app(overrides=None, environ=None):
     app.register_blueprint(pages_bp)
     app.register_blueprint(partials_bp)
     app.register_blueprint(users_admin_bp)
+    app.register_blueprint(alerts_bp)
+    app.register_blueprint(health_bp)
     # Twilio signs its requests instead; the API checks CSRF itself for cookie sessions.
     csrf.exempt(webhooks.bp)
     csrf.exempt(api_bp)

@@ -15,6 +15,7 @@ class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message names it."""
 
 
+SANDBOX_TEST_CALLER = "+14155550100"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
@@ -62,6 +63,42 @@ def _phone_list(environ, name, region):
             except InvalidPhoneNumber as exc:
                 raise ConfigError(f"{name} holds an invalid phone number {part.strip()!r}: {exc.reason}") from None
     return numbers
+
+
+def _positive_int(environ, name, default):
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1; got {raw!r}")
+    return int(raw)
+
+
+def _delays(environ, name, default):
+    """Seconds to wait before each retry, e.g. "10,60" retries twice; "" or "none" never retries."""
+    raw = environ.get(name)
+    if raw is None:
+        return list(default)
+    if raw.strip().lower() in ("", "none"):
+        return []
+    delays = []
+    for part in raw.split(","):
+        match = _DURATION.match(part)
+        if not match:
+            raise ConfigError(f"{name} must list retry delays such as 10,60 or 30s,5m; got {raw!r}")
+        delays.append(int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return delays
+
+
+def _smtp_url(environ):
+    raw = (environ.get("SMTP_URL") or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
+        raise ConfigError("SMTP_URL must look like smtp://user:password@mail.example.com:587 "
+                          f"(or smtps://, smtp+starttls://); got scheme {parts.scheme!r}")
+    return raw
 
 
 def _base_url(environ, name, default=None):
@@ -132,14 +169,27 @@ def load_config(environ, instance_path):
         "PUBLIC_BASE_URL": public_base_url,
         "PHONE_REGION": region,
         "DEFAULT_FORWARD_NUMBER": _phone(environ, "DEFAULT_FORWARD_NUMBER", region),
-        "TEST_CALLER_ID": _phone(environ, "TEST_CALLER_ID", region),
+        # The sandbox has its own simulated test phone; with Twilio it must be a number of the account.
+        "TEST_CALLER_ID": _phone(environ, "TEST_CALLER_ID", region) or (SANDBOX_TEST_CALLER if sandbox else None),
         "RECORD_CALLS": _flag(environ, "RECORD_CALLS"),
         "DIAL_TIMEOUT": _duration(environ, "DIAL_TIMEOUT", 20),
         "APP_TIMEZONE": timezone,
         "VERIFY_MAX_AGE": _duration(environ, "VERIFY_MAX_AGE", 3600),
         "ALERT_EMAILS": [e.strip() for e in (environ.get("ALERT_EMAILS") or "").split(",") if e.strip()],
         "ALERT_SMS_NUMBERS": _phone_list(environ, "ALERT_SMS_NUMBERS", region),
-        "SMTP_URL": (environ.get("SMTP_URL") or "").strip() or None,
+        "SMTP_URL": _smtp_url(environ),
+        "ALERT_EMAIL_FROM": (environ.get("ALERT_EMAIL_FROM") or "").strip() or None,
+        "ALERT_SMS_FROM": _phone(environ, "ALERT_SMS_FROM", region),
+        # Background work (SPEC §6): how often each periodic job runs, and when a number fixes itself.
+        "AUTO_FIX_WEBHOOKS": _flag(environ, "AUTO_FIX_WEBHOOKS", default=True),
+        "SYNC_INTERVAL": _duration(environ, "SYNC_INTERVAL", 15 * 60),
+        "VERIFY_INTERVAL": _duration(environ, "VERIFY_INTERVAL", 30 * 60),
+        "HEALTH_CHECK_INTERVAL": _duration(environ, "HEALTH_CHECK_INTERVAL", 60),
+        "MONITOR_ALERTS_INTERVAL": _duration(environ, "MONITOR_ALERTS_INTERVAL", 5 * 60),
+        "TEST_CALL_TIMEOUT": _duration(environ, "TEST_CALL_TIMEOUT", 90),
+        "JOB_RETRY_DELAYS": _delays(environ, "JOB_RETRY_DELAYS", (10, 60)),
+        "WORKER_THREADS": _positive_int(environ, "WORKER_THREADS", 4),
+        "RQ_QUEUE": (environ.get("RQ_QUEUE") or "phoneapp").strip(),
         "SANDBOX_CALL_PACE": float(environ.get("SANDBOX_CALL_PACE") or 1.5),
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_WINDOW_SECONDS": 15 * 60,
