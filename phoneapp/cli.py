@@ -60,8 +60,12 @@ def verify_numbers(fix):
     """Compare every number's Twilio voice URL, fallback and status callback with phoneapp's."""
     from phoneapp.services.twilio_account import twilio
     from phoneapp.services.verification import verify_numbers as run_verification
+    from phoneapp.twilio_gateway import TwilioError
 
-    counts = run_verification(twilio(), fix=fix)
+    try:
+        counts = run_verification(twilio(), fix=fix)
+    except TwilioError as exc:
+        _fail(f"could not list the account's numbers: {exc.message}")
     click.echo("{ok} ok, {fixed} fixed, {drift} differ, {missing} gone from the account, "
                "{error} could not be checked.".format(**counts))
     if counts["drift"] or counts["missing"] or counts["error"]:

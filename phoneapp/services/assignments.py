@@ -200,10 +200,10 @@ def release_assignment(number, actor=None):
     return update_assignment(number, {"client_id": None, "forward_to_number": None, "is_active": False}, actor)
 
 
-def sync_numbers():
+def sync_numbers(page_size=1000):
     """Mirror the Twilio account's numbers (every page); returns counts of added, updated, missing."""
     try:
-        configs = twilio().list_numbers()
+        configs = twilio().list_numbers(page_size=page_size)
     except TwilioError as exc:
         raise UpstreamError(f"could not list the Twilio account's numbers: {exc.message}") from None
     by_sid = {config.sid: config for config in configs}

@@ -2,11 +2,15 @@
 import sqlalchemy as sa
 
 from phoneapp.extensions import db
-from phoneapp.models import PhoneAssignment, utcnow
+from phoneapp.models import Alert, PhoneAssignment, utcnow
 from phoneapp.public_urls import expected_webhooks
 from phoneapp.services.alerts import raise_alert, resolve_alerts
 from phoneapp.services.audit import record_audit
 from phoneapp.twilio_gateway import NumberNotFound, TwilioError
+
+OUTCOMES = ("ok", "fixed", "drift", "missing", "error")
+# The open alerts a check can close; read once per bulk run so an unchanged number costs no write.
+CHECK_ALERT_KINDS = ("number_missing", "webhook_drift")
 
 
 def config_differences(number_config, expected):
@@ -26,29 +30,60 @@ def config_differences(number_config, expected):
 
 
 def verify_number(number, gateway, *, fix, actor=None):
-    """Check one number; returns ok, fixed, drift, missing or error. The caller commits."""
-    subject = f"number:{number.id}"
-    expected = expected_webhooks()
+    """Check one number against Twilio; returns ok, fixed, drift, missing or error. The caller commits."""
     try:
         config = gateway.fetch_number(number.twilio_sid)
-        differences = config_differences(config, expected)
-        if differences and fix:
-            before = {"voice_url": config.voice_url, "voice_fallback_url": config.voice_fallback_url,
-                      "status_callback": config.status_callback,
-                      "voice_application_sid": config.voice_application_sid, "trunk_sid": config.trunk_sid}
-            config = gateway.update_number_webhooks(number.twilio_sid, **expected)
-            record_audit("fix_webhook", number, before=before, after=expected, actor=actor)
     except NumberNotFound:
-        number.config_state, number.config_detail = "missing", "Number is gone from the Twilio account"
-        raise_alert("number_missing", subject, f"{number.phone_number} is no longer in the Twilio account",
-                    severity="error", phone_assignment_id=number.id)
-        return "missing"
+        return _mark_missing(number)
     except TwilioError as exc:
-        number.config_state, number.config_detail = "error", f"Could not check Twilio: {exc.message}"[:500]
-        return "error"
+        return _mark_unchecked(number, exc)
+    return _check(number, config, gateway, expected_webhooks(), fix=fix, actor=actor)
+
+
+def verify_numbers(gateway, *, fix, page_size=1000):
+    """Verify every tracking number from one listing of the account; returns a count per outcome.
+
+    Only numbers whose configuration differs cost a request of their own. A failed listing raises
+    TwilioError before anything is marked, so the run can simply be retried.
+    """
+    # Read before listing: a number added meanwhile is left for the next run, never called missing.
+    numbers = db.session.scalars(sa.select(PhoneAssignment).order_by(PhoneAssignment.id)).all()
+    listed = {config.sid: config for config in gateway.list_numbers(page_size=page_size)}
+    open_alerts = {(kind, subject) for kind, subject in db.session.execute(
+        sa.select(Alert.kind, Alert.subject).where(Alert.kind.in_(CHECK_ALERT_KINDS), Alert.resolved_at.is_(None)))}
+    expected = expected_webhooks()
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for number in numbers:
+        config = listed.get(number.twilio_sid)
+        if config is None:
+            outcome = _mark_missing(number)
+        else:
+            outcome = _check(number, config, gateway, expected, fix=fix, open_alerts=open_alerts)
+        counts[outcome] += 1
+        if outcome == "fixed":
+            # Twilio has already changed; its audit row must not wait on the rest of the run.
+            db.session.commit()
+    db.session.commit()
+    return counts
+
+
+def _check(number, config, gateway, expected, *, fix, actor=None, open_alerts=None):
+    subject = f"number:{number.id}"
+    differences = config_differences(config, expected)
+    if differences and fix:
+        before = {"voice_url": config.voice_url, "voice_fallback_url": config.voice_fallback_url,
+                  "status_callback": config.status_callback,
+                  "voice_application_sid": config.voice_application_sid, "trunk_sid": config.trunk_sid}
+        try:
+            config = gateway.update_number_webhooks(number.twilio_sid, **expected)
+        except NumberNotFound:
+            return _mark_missing(number)
+        except TwilioError as exc:
+            return _mark_unchecked(number, exc)
+        record_audit("fix_webhook", number, before=before, after=expected, actor=actor)
     number.webhook_url = config.voice_url
-    number.last_verified_at = utcnow()
-    resolve_alerts("number_missing", subject)
+    _mark_checked(number)
+    _resolve("number_missing", subject, open_alerts)
     if differences and not fix:
         number.config_state = "drift"
         number.config_detail = ("Twilio's configuration differs: " + "; ".join(differences))[:500]
@@ -56,14 +91,31 @@ def verify_number(number, gateway, *, fix, actor=None):
                     severity="error", phone_assignment_id=number.id)
         return "drift"
     number.config_state, number.config_detail = "ok", ""
-    resolve_alerts("webhook_drift", subject)
+    _resolve("webhook_drift", subject, open_alerts)
     return "fixed" if differences else "ok"
 
 
-def verify_numbers(gateway, *, fix):
-    """Verify every tracking number; returns a count per outcome."""
-    counts = {"ok": 0, "fixed": 0, "drift": 0, "missing": 0, "error": 0}
-    for number in db.session.scalars(sa.select(PhoneAssignment).order_by(PhoneAssignment.id)).all():
-        counts[verify_number(number, gateway, fix=fix)] += 1
-        db.session.commit()
-    return counts
+def _mark_checked(number):
+    number.last_verified_at = utcnow()
+    # The card says "verifying…" while a queued check has not run; this was that check.
+    number.verify_queued_at = None
+
+
+def _mark_missing(number):
+    _mark_checked(number)
+    number.config_state, number.config_detail = "missing", "Number is gone from the Twilio account"
+    raise_alert("number_missing", f"number:{number.id}", f"{number.phone_number} is no longer in the Twilio account",
+                severity="error", phone_assignment_id=number.id)
+    return "missing"
+
+
+def _mark_unchecked(number, exc):
+    # The check ran and failed: the card must stop saying "verifying…", but nothing was verified.
+    number.verify_queued_at = None
+    number.config_state, number.config_detail = "error", f"Could not check Twilio: {exc.message}"[:500]
+    return "error"
+
+
+def _resolve(kind, subject, open_alerts):
+    if open_alerts is None or (kind, subject) in open_alerts:
+        resolve_alerts(kind, subject)
