@@ -21,7 +21,7 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
-pytest_plugins = ("tests.pages_support", "tests.api_support")
+pytest_plugins = ("tests.pages_support", "tests.api_support", "tests.redis_support")
 
 _not_run = []
 
