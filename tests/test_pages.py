@@ -47,7 +47,7 @@ def test_layout_has_nav_user_logout_csrf_and_sandbox_banner(admin_client):
     page = soup(admin_client.get(url_for("pages.dashboard")))
     nav = page.find("nav", class_="mainnav")
     assert [a.get_text(strip=True) for a in nav.find_all("a")] == ["Dashboard", "Phone numbers", "Clients", "Call log",
-                                                            "Users"]
+                                                            "Alerts", "Health", "Users"]
     assert "Sandbox mode" in text_of(page.find(class_="sandbox-banner"))
     assert page.find("meta", {"name": "csrf-token"})["content"]
     logout = page.find("form", action=url_for("auth.logout"))

@@ -35,3 +35,19 @@ def open_alerts():
     return db.session.scalars(
         sa.select(Alert).where(Alert.resolved_at.is_(None)).order_by(Alert.last_seen_at.desc())
     ).all()
+
+
+def open_alert_count():
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Alert).where(Alert.resolved_at.is_(None)))
+
+
+def acknowledge_alert(alert, user):
+    """Note that `user` has seen the alert; the first acknowledgement stands, a second click changes nothing."""
+    db.session.execute(
+        sa.update(Alert).where(Alert.id == alert.id, Alert.acknowledged_at.is_(None))
+        .values(acknowledged_at=utcnow(), acknowledged_by_id=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    db.session.refresh(alert)
+    return alert
