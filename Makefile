@@ -16,12 +16,14 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-# Embedded defaults: SQLite under instance/, no Redis server, sandbox Twilio, demo data.
+# Embedded defaults: SQLite under instance/, no Redis server, sandbox Twilio, demo data, and a worker.
 # Seeding points the sandbox numbers at PUBLIC_BASE_URL, so the server must answer on that address.
 run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP)
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app demo seed
+	@# The worker (database queue, no Redis) runs beside the web server and stops with it.
+	$(BIN)/python worker.py & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
 test: $(STAMP)

@@ -1,9 +1,109 @@
-"""Background worker entry point.
+"""phoneapp's background worker: `python worker.py` (SPEC §6).
 
-The background jobs (test calls, verification, health checks, alerts) are not built yet;
-this says so plainly and exits non-zero rather than pretending to work.
+With REDIS_URL it is an RQ worker; without, it takes its jobs from the database (the embedded
+default, no Redis server needed). Either way it also keeps the periodic schedule, which holds with
+several workers running: each period's job is claimed by one of them.
 """
+import argparse
+import logging
+import os
+import signal
 import sys
+import threading
+
+from phoneapp import ConfigError, create_app
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Run phoneapp's background jobs and periodic schedule.")
+    parser.add_argument("--burst", action="store_true",
+                        help="run the jobs already queued, then exit (no schedule unless --schedule)")
+    parser.add_argument("--schedule", action="store_true", help="keep the schedule in burst mode too")
+    parser.add_argument("--no-schedule", action="store_true", help="run queued jobs only")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        sys.exit(f"phoneapp worker: {exc}")
+    schedule = not args.no_schedule and (not args.burst or args.schedule)
+    from phoneapp.jobs.runs import worker_name
+
+    name = worker_name()
+    if app.config["REDIS_URL"]:
+        return run_rq_worker(app, name, burst=args.burst, schedule=schedule)
+    return run_database_worker(app, name, burst=args.burst, schedule=schedule)
+
+
+def run_database_worker(app, name, *, burst, schedule):
+    from phoneapp.jobs.embedded import DatabaseQueueWorker
+
+    worker = DatabaseQueueWorker(app, name)
+
+    def stop(signum, frame):
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    logging.getLogger("phoneapp.worker").info("worker %s: database queue, %s threads%s", name, worker.threads,
+                                              ", keeping the schedule" if schedule else "")
+    worker.work(burst=burst, schedule=schedule)
+    return 0
+
+
+def run_rq_worker(app, name, *, burst, schedule):
+    import time
+
+    from redis.exceptions import RedisError
+    from rq import Worker
+
+    from phoneapp.extensions import db
+    from phoneapp.jobs.queues import redis_connection
+    from phoneapp.jobs.scheduler import run_schedule_in_thread
+
+    log = logging.getLogger("phoneapp.worker")
+    stopping = threading.Event()
+
+    class PhoneappWorker(Worker):
+        def request_stop(self, signum, frame):
+            stopping.set()
+            return super().request_stop(signum, frame)
+
+    # The work horse is a fork of this process: it must open its own database connections.
+    with app.app_context():
+        engine = db.engine
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    context = app.app_context()
+    context.push()
+    scheduler = run_schedule_in_thread(app, name, "rq", stopping) if schedule else None
+    log.info("worker %s: RQ queue %r%s", name, app.config["RQ_QUEUE"], ", keeping the schedule" if schedule else "")
+    try:
+        while not stopping.is_set():
+            try:
+                worker = PhoneappWorker([app.config["RQ_QUEUE"]], connection=redis_connection(), name=None)
+                worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+            except RedisError as exc:
+                # Redis down: keep the schedule (health checks and alerts run without it) and try again.
+                log.error("worker %s: Redis unreachable (%s); retrying in 5 s", name, exc)
+                if burst:
+                    return 1
+                stopping.wait(5)
+                continue
+            if burst:
+                break
+            if not stopping.is_set():
+                time.sleep(1)
+    finally:
+        stopping.set()
+        if scheduler is not None:
+            scheduler.join(timeout=10)
+        context.pop()
+    return 0
+
 
 if __name__ == "__main__":
-    sys.exit("phoneapp worker: no background jobs exist in this version yet; nothing to run.")
+    sys.exit(main())

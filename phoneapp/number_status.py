@@ -25,7 +25,8 @@ class NumberStatus:
         return {"green": "forwarding", "yellow": "pending", "red": "error", "grey": "inactive"}[self.colour]
 
 
-def number_status(number, *, now, verify_max_age, open_error=None, recent_failed_streak=0, region="US"):
+def number_status(number, *, now, verify_max_age, open_error=None, recent_failed_streak=0, region="US",
+                  testing=False):
     """Colour, label and one-line reason for `number` (a PhoneAssignment or anything shaped like it)."""
     if not number.is_active:
         return NumberStatus("grey", "Inactive", "Switched off by staff")
@@ -40,11 +41,13 @@ def number_status(number, *, now, verify_max_age, open_error=None, recent_failed
         return NumberStatus("red", "Error", open_error)
     if recent_failed_streak >= FAILING_STREAK:
         return NumberStatus("red", "Error", f"The last {recent_failed_streak} forwarded calls were not answered")
+    if testing:
+        return NumberStatus("yellow", "Pending setup", "Test in progress…")
     if number.client_id is None and not number.forward_to_number:
         return NumberStatus("yellow", "Pending setup", "Not assigned to a client yet")
     if not target:
         return NumberStatus("yellow", "Pending setup", "No forward target")
-    if number.config_state == "verifying":
+    if number.config_state == "verifying" or getattr(number, "verify_queued_at", None) is not None:
         return NumberStatus("yellow", "Pending setup", "Verifying Twilio's configuration…")
     if number.last_verified_at is None or number.config_state == "unverified":
         return NumberStatus("yellow", "Pending setup", "Twilio's configuration not verified yet")

@@ -14,6 +14,7 @@ from flask import (
 )
 from flask_login import login_required
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from phoneapp import analytics, number_cards
 from phoneapp.call_log import (
@@ -29,12 +30,16 @@ from phoneapp.call_log import (
 from phoneapp.call_status import call_outcome
 from phoneapp.dashboard import dashboard_figures
 from phoneapp.extensions import db
+from phoneapp.jobs import QueueUnavailable
 from phoneapp.models import AuditEvent, Client, PhoneAssignment, utcnow
 from phoneapp.number_status import STATUS_KEYS
 from phoneapp.phones import display_phone
 from phoneapp.services import alerts as alert_service
 from phoneapp.services import clients as client_service
+from phoneapp.services import test_calls
 from phoneapp.services.errors import ValidationError
+from phoneapp.services.statuses import number_statuses
+from phoneapp.services.verify_queue import due_for_verification, queue_verification
 
 bp = Blueprint("pages", __name__)
 
@@ -68,9 +73,32 @@ def numbers():
         status = None
     search = (request.args.get("q") or "").strip()[:100]
     listing = number_cards.numbers_page(status=status, search=search, page=page_arg())
-    return render_template("pages/numbers.html", listing=listing, cards=listing.cards, counts=listing.counts,
+    due = mark_due_checks([card.number for card in listing.cards])
+    if due:
+        statuses = number_statuses(due)
+        for card in listing.cards:
+            card.status = statuses.get(card.number.id, card.status)
+    page = render_template("pages/numbers.html", listing=listing, cards=listing.cards, counts=listing.counts,
                            status=status, search=search, since=utcnow().isoformat(),
                            filter_args={key: value for key, value in (("status", status), ("q", search)) if value})
+    if due:
+        # Queued after rendering: committing first would make every card on the page reload its number.
+        try:
+            queue_verification(due)
+        except QueueUnavailable:
+            # The cards go back to "due for a check" on their next poll; the health page says why.
+            current_app.logger.warning("could not queue a check of %d numbers: the job queue is unreachable",
+                                       len(due))
+    return page
+
+
+def mark_due_checks(numbers):
+    """The page's numbers whose last check is too old, shown as verifying until the queued check is done."""
+    now = utcnow()
+    due = due_for_verification(numbers, now=now, max_age_seconds=current_app.config["VERIFY_MAX_AGE"])
+    for number in due:
+        set_committed_value(number, "verify_queued_at", now)
+    return due
 
 
 @bp.get("/numbers/<int:number_id>")
@@ -86,7 +114,8 @@ def number_detail(number_id):
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(100)
     ).all()
     return render_template("pages/number_detail.html", number=number, card=card, pagination=pagination,
-                           events=events, client_names=client_names_in(events))
+                           events=events, client_names=client_names_in(events),
+                           tests=test_calls.latest_tests(number.id))
 
 
 def client_names_in(events):
@@ -260,4 +289,8 @@ def nav_section():
     blueprint, _, view = (request.endpoint or "").partition(".")
     if blueprint == "users_admin":
         return "users"
+    if blueprint == "alerts":
+        return "alerts"
+    if blueprint == "health":
+        return "health"
     return NAV_SECTIONS.get(view) if blueprint == "pages" else None

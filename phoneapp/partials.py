@@ -2,19 +2,18 @@
 from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from phoneapp import number_cards
 from phoneapp.call_log import call_log_context
 from phoneapp.dashboard import dashboard_figures
 from phoneapp.extensions import db
 from phoneapp.htmx import is_htmx
-from phoneapp.models import PhoneAssignment, utcnow
+from phoneapp.models import PhoneAssignment, TestCall, utcnow
 from phoneapp.pages import assignment_form_values, recent_calls
 from phoneapp.public_urls import expected_webhooks
 from phoneapp.sandbox.account import OUTCOMES as SIMULATED_OUTCOMES
-from phoneapp.services import assignments
-from phoneapp.services.dry_check import dry_check
+from phoneapp.services import assignments, test_calls
 from phoneapp.services.errors import ValidationError
 from phoneapp.services.simulator import place_simulated_call
 
@@ -24,9 +23,9 @@ bp = Blueprint("partials", __name__, url_prefix="/partials")
 MAX_CARDS_SHOWN = number_cards.NUMBERS_PER_PAGE
 
 
-def render_card(number, note=None, note_kind="info", calling=False, changed=False, check_steps=None):
+def render_card(number, note=None, note_kind="info", calling=False, changed=False, test_call=None):
     html = render_template("partials/_number_card.html", card=number_cards.card_for(number), note=note,
-                           note_kind=note_kind, calling=calling, check_steps=check_steps)
+                           note_kind=note_kind, calling=calling, test_call=test_call)
     # The page's status totals listen for this and refresh themselves.
     return html, 200, ({"HX-Trigger": "numbers-changed"} if changed else {})
 
@@ -51,9 +50,17 @@ def done(number, message, twilio_problem=None):
 @bp.get("/numbers/<int:number_id>/card")
 @login_required
 def number_card(number_id):
-    """One number's card; it polls itself while a call on it is live."""
+    """One number's card; it polls itself while a call or a test (`test_call`) on it is under way."""
     number = db.get_or_404(PhoneAssignment, number_id)
-    return render_card(number)
+    test = None
+    test_call_id = request.args.get("test_call", type=int)
+    if test_call_id is not None:
+        test = db.session.get(TestCall, test_call_id)
+        if test is None or test.phone_assignment_id != number.id:
+            test = None
+        else:
+            test_calls.expire_if_overdue(test)
+    return render_card(number, test_call=test)
 
 
 @bp.get("/numbers/<int:number_id>/edit")
@@ -92,17 +99,28 @@ def set_number_active(number_id):
     return done(number, "Activated." if number.is_active else "Deactivated.", assignments.point_twilio_here(number))
 
 
-@bp.post("/numbers/<int:number_id>/check")
+@bp.post("/numbers/<int:number_id>/test")
 @login_required
-def check_number(number_id):
-    """The dry check of "Test": Twilio's configuration, then phoneapp's own answer for the number."""
+def test_number(number_id):
+    """Start "Test": a worker runs the dry check and, unless live=0, a live call; the steps show as they come."""
     number = db.get_or_404(PhoneAssignment, number_id)
-    steps = dry_check(number)
-    if is_htmx():
-        return render_card(number, check_steps=steps, changed=True)
-    for step in steps:
-        flash(f"{step.name}: {step.detail}", "success" if step.passed else "error")
-    return redirect(url_for("pages.number_detail", number_id=number.id), code=303)
+    test = test_calls.start_test_call(number, current_user, live=request.form.get("live", "1") != "0")
+    if not is_htmx():
+        flash("Test started; its steps show below as they happen." if test.finished_at is None else test.detail,
+              "info" if test.finished_at is None else "error")
+        return redirect(url_for("pages.number_detail", number_id=number.id, _anchor="tests"), code=303)
+    if request.form.get("panel") == "detail":
+        return render_template("partials/_test_call.html", test=test, poll_self=True)
+    return render_card(number, test_call=test, changed=True)
+
+
+@bp.get("/test-calls/<int:test_call_id>")
+@login_required
+def test_call(test_call_id):
+    """One test's steps; the fragment polls itself until the test ends."""
+    test = db.get_or_404(TestCall, test_call_id)
+    test_calls.expire_if_overdue(test)
+    return render_template("partials/_test_call.html", test=test, poll_self=True)
 
 
 @bp.post("/numbers/<int:number_id>/simulate-call")

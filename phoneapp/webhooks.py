@@ -11,7 +11,7 @@ from phoneapp.models import Client
 from phoneapp.phones import display_phone, is_dialable
 from phoneapp.public_urls import public_url
 from phoneapp.routing import RouteEntry, route_call
-from phoneapp.services import calls
+from phoneapp.services import calls, test_calls
 from phoneapp.services.alerts import raise_alert
 from phoneapp.services.routes import load_route, routing_cache
 from phoneapp.signatures import require_twilio_signature
@@ -154,6 +154,17 @@ def dial_status():
 def dial_events():
     """Status callbacks of the forwarded leg: ringing, answered, completed."""
     calls.record_dial_event(request.form)
+    return twiml_response(empty_twiml())
+
+
+@bp.post("/test-call-status")
+@require_twilio_signature
+@require_call_sid
+def test_call_status():
+    """Status callbacks of the test phone's own call, placed by a test call (SPEC §7)."""
+    test_call_id = request.args.get("test_call", type=int)
+    if test_call_id is not None:
+        test_calls.record_test_caller_status(test_call_id, request.form)
     return twiml_response(empty_twiml())
 
 

@@ -11,6 +11,7 @@ from conftest import ADMIN, chromium_path, make_app, note_not_run
 from werkzeug.serving import make_server
 
 from phoneapp.extensions import db
+from phoneapp.jobs.embedded import DatabaseQueueWorker
 from phoneapp.models import CallRecord, PhoneAssignment
 from phoneapp.services import assignments, clients, users
 
@@ -31,7 +32,7 @@ def chromium():
 
 
 @contextmanager
-def serving(tmp_path, assign=False):
+def serving(tmp_path, assign=False, worker=False):
     """The app on 127.0.0.1 over plain HTTP, so its cookies must not be marked Secure here."""
     app = make_app(tmp_path, {"SANDBOX_CALL_PACE": 0.2, "SESSION_COOKIE_SECURE": False,
                               "REMEMBER_COOKIE_SECURE": False})
@@ -47,9 +48,17 @@ def serving(tmp_path, assign=False):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
+    # The same worker `python worker.py` runs without Redis, on a thread of this process.
+    jobs = DatabaseQueueWorker(app, "browser-test-worker") if worker else None
+    jobs_thread = threading.Thread(target=jobs.work, kwargs={"schedule": False}, daemon=True) if jobs else None
+    if jobs_thread:
+        jobs_thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}", seeded
     finally:
+        if jobs_thread:
+            jobs.stop.set()
+            jobs_thread.join(timeout=10)
         server.shutdown()
         thread.join(timeout=5)
         with app.app_context():
@@ -66,6 +75,13 @@ def live_server(tmp_path, migrated_postgres):
 def live_server_assigned(tmp_path, migrated_postgres):
     """As live_server, with the first number already forwarding to Acme Plumbing."""
     with serving(tmp_path, assign=True) as served:
+        yield served
+
+
+@pytest.fixture
+def live_server_with_worker(tmp_path, migrated_postgres):
+    """As live_server_assigned, with a worker running the queued jobs."""
+    with serving(tmp_path, assign=True, worker=True) as served:
         yield served
 
 
@@ -233,6 +249,44 @@ def test_a_call_shows_on_other_open_pages_without_reload_and_expiry_leads_to_log
             expect(watcher.locator("h1")).to_contain_text("Log in")
             expect(watcher.locator("article.number-card")).to_have_count(0)
             watcher.screenshot(path=str(artifacts_dir / "live-04-expired-to-login.png"), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
+
+
+def test_pressing_test_on_a_card_shows_each_step_as_it_happens(chromium, live_server_with_worker, artifacts_dir):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, seeded = live_server_with_worker
+    number_id = seeded["number_id"]
+    problems = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(WAIT_MS)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            log_in(page, base)
+            page.goto(base + "/numbers")
+            page.evaluate("window.loadedOnce = true")
+            card = page.locator(f"#number-{number_id}")
+            card.get_by_role("button", name="Test").click()
+            steps = card.locator(".test-call .check-step[data-step]")
+            # Steps arrive one by one while the sandbox call is played at a human pace.
+            expect(card.locator(".test-call")).to_contain_text("Testing")
+            seen, shot_running = set(), False
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and "answered" not in seen:
+                seen.update(steps.evaluate_all("items => items.map(item => item.dataset.step)"))
+                if "webhook reached" in seen and "answered" not in seen and not shot_running:
+                    page.screenshot(path=str(artifacts_dir / "test-call-01-running.png"), full_page=True)
+                    shot_running = True
+                time.sleep(0.1)
+            expect(card.locator(".test-call")).to_contain_text("Test passed")
+            assert {"queued", "checking", "calling", "webhook reached", "forwarding", "answered"} <= seen
+            expect(steps.filter(has_text="Answered")).to_have_count(1)
+            page.screenshot(path=str(artifacts_dir / "test-call-02-passed.png"), full_page=True)
+            assert page.evaluate("window.loadedOnce") is True
         finally:
             browser.close()
     assert problems == []

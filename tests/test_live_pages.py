@@ -6,10 +6,11 @@ import sqlalchemy as sa
 from flask import url_for
 
 from phoneapp.extensions import db
-from phoneapp.models import CallRecord, PhoneAssignment, utcnow
+from phoneapp.models import CallRecord, JobRun, PhoneAssignment, TestCall, utcnow
 from phoneapp.partials import CHANGES_OVERLAP
 from phoneapp.sandbox.account import SandboxAccount
 from phoneapp.services import assignments
+from tests.jobs_support import run_queued_jobs
 from tests.pages_support import HX, card, csrf_headers, soup, text_of
 
 pytestmark = pytest.mark.usefixtures("request_context")
@@ -29,18 +30,25 @@ def ring(signed_post, number, sid, dial_status=None):
         signed_post("/twilio/status", call_params(number, sid, CallStatus="completed", CallDuration="30"))
 
 
-def dot(client, number):
-    """The card's colour, label and reason as a reader sees them."""
-    found = card(soup(client.get(url_for("pages.numbers"))), number)
+def dot(client, number, page="card"):
+    """The card's colour, label and reason as a reader sees them, on its own or on the numbers page."""
+    if page == "card":
+        found = soup(client.get(url_for("partials.number_card", number_id=number.id), headers=HX))
+    else:
+        found = card(soup(client.get(url_for("pages.numbers"))), number)
     badge = found.find(class_="status")
     colour = next(name.removeprefix("status-") for name in badge["class"] if name != "status")
     return colour, text_of(badge.find(class_="status-label")), text_of(found.find(class_="status-line"))
 
 
 def press_test(client, number):
-    response = client.post(url_for("partials.check_number", number_id=number.id), headers=csrf_headers(client))
+    """Test (dry check only) on the card, run by a worker; returns the card showing the finished test."""
+    response = client.post(url_for("partials.test_number", number_id=number.id), data={"live": "0"},
+                           headers=csrf_headers(client))
     assert response.status_code == 200
-    return response
+    run_queued_jobs(client.application)
+    test = db.session.scalars(sa.select(TestCall).order_by(TestCall.id.desc())).first()
+    return client.get(url_for("partials.number_card", number_id=number.id, test_call=test.id), headers=HX)
 
 
 def account_of(app):
@@ -63,11 +71,32 @@ def test_yellow_causes(app, admin_client, sandbox_numbers, assigned, cause, reas
     if cause == "never verified":
         number.config_state, number.last_verified_at = "unverified", None
     elif cause == "verifying":
-        number.config_state = "verifying"
+        number.verify_queued_at = utcnow()
     elif cause == "verified too long ago":
         number.last_verified_at = utcnow() - timedelta(seconds=app.config["VERIFY_MAX_AGE"] + 60)
     db.session.commit()
     assert dot(admin_client, number) == ("yellow", "Pending setup", reason)
+
+
+@pytest.mark.parametrize("cause", ["never verified", "verified too long ago"])
+def test_opening_the_numbers_page_queues_a_check_of_stale_numbers_and_shows_them_verifying(
+        app, admin_client, assigned, cause):
+    assigned.last_verified_at = None if cause == "never verified" else (
+        utcnow() - timedelta(seconds=app.config["VERIFY_MAX_AGE"] + 60))
+    db.session.commit()
+    page = soup(admin_client.get(url_for("pages.numbers")))
+    shown = card(page, assigned)
+    assert text_of(shown.select_one(".verifying")) == "verifying…"
+    assert text_of(shown.find(class_="status-line")) == "Verifying Twilio's configuration…"
+    queued = db.session.scalars(sa.select(JobRun)).all()
+    assert [(run.name, run.status) for run in queued] == [("verify_some_numbers", "queued")]
+    assert assigned.id in queued[0].args[0]
+    # Opening the page again while the check waits queues nothing more.
+    admin_client.get(url_for("pages.numbers"))
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRun)) == 1
+    run_queued_jobs(app)
+    assert dot(admin_client, assigned, page="numbers")[0] == "green"
+    assert db.session.get(PhoneAssignment, assigned.id).verify_queued_at is None
 
 
 def test_red_when_the_number_is_gone_from_the_twilio_account(app, admin_client, assigned):
@@ -123,9 +152,10 @@ def test_the_api_gives_the_same_status_as_the_card(admin_client, assigned):
 
 def test_test_button_passes_both_checks_and_records_no_call(admin_client, assigned):
     page = soup(press_test(admin_client, assigned))
-    steps = [text_of(step) for step in page.select(".check-step")]
-    assert steps == ["✓ Twilio's configuration passed: Voice URL, fallback and status callback point at phoneapp",
-                     "✓ phoneapp's answer passed: Forwards to (415) 555-0187"]
+    steps = [text_of(step) for step in page.select(".check-step.check-pass")]
+    assert steps == ["✓ Twilio's configuration : Voice URL, fallback and status callback point at phoneapp",
+                     "✓ phoneapp's answer : Forwards to (415) 555-0187",
+                     "✓ Checked : Dry check passed; no live call was asked for"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CallRecord)) == 0
 
 
@@ -133,18 +163,23 @@ def test_test_button_names_what_is_wrong(app, admin_client, assigned):
     account_of(app).update_number(assigned.twilio_sid, voice_url="https://old-tracker.example/voice")
     assigned.forward_to_number = "+1555"
     db.session.commit()
-    failed = soup(press_test(admin_client, assigned)).select(".check-fail")
-    assert len(failed) == 2
+    shown = soup(press_test(admin_client, assigned))
+    failed = shown.select(".check-fail")
+    assert len(failed) == 3
     assert "voice URL is https://old-tracker.example/voice" in text_of(failed[0])
     assert "Forward target +1555 is not a valid phone number" in text_of(failed[1])
+    assert text_of(failed[2]).startswith("✗ Failed : Dry check failed: Twilio's configuration differs")
+    assert "Test failed" in text_of(shown.select_one(".test-call-head"))
 
 
 def test_test_button_without_htmx_flashes_the_results_on_the_number_page(admin_client, assigned):
-    response = admin_client.post(url_for("partials.check_number", number_id=assigned.id),
-                                 data={"csrf_token": csrf_headers(admin_client)["X-CSRFToken"]})
+    response = admin_client.post(url_for("partials.test_number", number_id=assigned.id),
+                                 data={"csrf_token": csrf_headers(admin_client)["X-CSRFToken"], "live": "0"})
     assert response.status_code == 303
+    run_queued_jobs(admin_client.application)
     page = soup(admin_client.get(response.headers["Location"]))
-    assert "phoneapp's answer: Forwards to (415) 555-0187" in text_of(page)
+    assert "Test started" in text_of(page.select_one(".flashes"))
+    assert "phoneapp's answer : Forwards to (415) 555-0187" in text_of(page.select_one("#test-panel"))
 
 
 def changes(client, shown, since):
@@ -154,9 +189,10 @@ def changes(client, shown, since):
 
 
 def test_one_poll_brings_back_only_the_cards_that_changed(admin_client, assigned, sandbox_numbers, signed_post):
-    before = utcnow()
     quiet = sandbox_numbers[1]
     page = soup(admin_client.get(url_for("pages.numbers")))
+    # Opening the page queued checks of the never-verified numbers; changes from here on are what count.
+    before = utcnow()
     poll = page.find(id="number-changes")
     assert poll["hx-trigger"] == "every 3s" and poll["hx-include"] == ".number-card > input[name=card]"
     assert len(page.select(".number-card > input[name=card]")) == 4

@@ -5,14 +5,22 @@ import socket
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from phoneapp.api.openapi import openapi_document
+from phoneapp.extensions import db
+from phoneapp.jobs import enqueue
+from phoneapp.models import WorkerHeartbeat, utcnow
 from phoneapp.sandbox.account import SandboxAccount
+from phoneapp.services import test_calls
+from phoneapp.services.assignments import upsert_assignment
+from phoneapp.services.health import run_health_checks
 from phoneapp.twilio_gateway import gateway_for
 from tests.api_support import ApiClient
+from tests.jobs_support import run_queued_jobs
 
 DOC_URI = "urn:phoneapp:openapi"
 METHODS = ("get", "put", "post", "patch", "delete")
@@ -310,6 +318,73 @@ def get_document(check, env):
     return {}
 
 
+def get_health(check, env):
+    db.session.add(WorkerHeartbeat(name="openapi:1", mode="db", last_seen_at=utcnow()))
+    db.session.commit()
+    run_health_checks()
+    check(200)
+    db.session.execute(sa.delete(WorkerHeartbeat))
+    db.session.commit()
+    check(503)
+    return {}
+
+
+def assigned_sandbox_number(env):
+    number, _ = upsert_assignment({"twilio_sid": sandbox_sid(env.app), "client_id": env.make_client().id})
+    return number
+
+
+def with_queue_down(env, action):
+    """Run `action` with REDIS_URL pointing at a port where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    saved = env.app.config["REDIS_URL"]
+    env.app.config["REDIS_URL"] = closed
+    try:
+        return action()
+    finally:
+        env.app.config["REDIS_URL"] = saved
+
+
+def verify_number(check, env):
+    values = {"number_id": assigned_sandbox_number(env).id}
+    check(202, values)
+    check(404, {"number_id": 999})
+    with_queue_down(env, lambda: check(503, values))
+    return values
+
+
+def start_test_call(check, env):
+    values = {"number_id": assigned_sandbox_number(env).id}
+    check(202, values)
+    check(202, values, body={"live": False})
+    check(400, values, body={"live": "sometimes"})
+    check(404, {"number_id": 999})
+    with_queue_down(env, lambda: check(503, values))
+    return values
+
+
+def get_test_call(check, env):
+    number = assigned_sandbox_number(env)
+    test = test_calls.start_test_call(number)
+    run_queued_jobs(env.app)
+    values = {"test_call_id": test.id}
+    assert check(200, values).get_json()["step"] == "answered"
+    check(404, {"test_call_id": 999})
+    return values
+
+
+def get_job(check, env):
+    run = enqueue("prune_history")
+    values = {"job_id": run.id}
+    check(200, values)
+    run_queued_jobs(env.app)
+    assert check(200, values).get_json()["status"] == "succeeded"
+    check(404, {"job_id": 999})
+    return values
+
+
 SCENARIOS = {
     ("/api/clients", "get"): list_clients,
     ("/api/clients", "post"): create_client,
@@ -324,6 +399,11 @@ SCENARIOS = {
     ("/api/call-records", "get"): list_calls,
     ("/api/call-records/{call_id}", "get"): get_call,
     ("/api/openapi.json", "get"): get_document,
+    ("/api/health", "get"): get_health,
+    ("/api/phone-assignments/{number_id}/verify", "post"): verify_number,
+    ("/api/phone-assignments/{number_id}/test-call", "post"): start_test_call,
+    ("/api/test-calls/{test_call_id}", "get"): get_test_call,
+    ("/api/jobs/{job_id}", "get"): get_job,
 }
 
 

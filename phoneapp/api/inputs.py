@@ -39,8 +39,13 @@ def _no_constants(name):
     raise ValueError(f"{name} is not a JSON number")
 
 
-def json_body():
-    """The request's JSON object; 415 if it is not JSON, 400 if it cannot be read, 413 if too big."""
+def json_body(allow_empty=False):
+    """The request's JSON object; 415 if it is not JSON, 400 if it cannot be read, 413 if too big.
+
+    With `allow_empty`, a request with no body at all stands for `{}` (every field optional).
+    """
+    if allow_empty and not request.get_data(cache=True):
+        return {}
     if not request.is_json:
         raise ApiError(415, "the request body must be JSON",
                        {"content_type": f"expected application/json, got {request.mimetype or 'none'}"})

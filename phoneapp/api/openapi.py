@@ -3,6 +3,8 @@ from flask import current_app, jsonify
 
 from phoneapp.api.blueprint import bp
 from phoneapp.api.calls import OUTCOME_FILTERS
+from phoneapp.api.checks import SCHEMAS as CHECK_SCHEMAS
+from phoneapp.api.health import SCHEMAS as HEALTH_SCHEMAS
 from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from phoneapp.api.schemas import SCHEMAS, STATUS_FILTER_VALUES, ref
 from phoneapp.models import MAX_ID
@@ -29,6 +31,7 @@ RESPONSES = {
     "PayloadTooLarge": _error("The body exceeds the server's size limit"),
     "UnsupportedMediaType": _error("The body is not sent as application/json"),
     "BadGateway": _error("Twilio refused the change or could not be reached; nothing was saved"),
+    "QueueUnavailable": _error("The job queue (Redis) is unreachable, so nothing was queued"),
 }
 
 
@@ -47,6 +50,8 @@ PARAMETERS = {
     "ClientId": _param("client_id", "path", ID_SCHEMA, "The client's id"),
     "PhoneAssignmentId": _param("number_id", "path", ID_SCHEMA, "The tracking number's id"),
     "CallRecordId": _param("call_id", "path", ID_SCHEMA, "The call record's id"),
+    "JobId": _param("job_id", "path", ID_SCHEMA, "The job's id"),
+    "TestCallId": _param("test_call_id", "path", ID_SCHEMA, "The test call's id"),
 }
 
 
@@ -56,7 +61,7 @@ def _ref(kind, name):
 
 def _errors(*codes):
     names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
-             413: "PayloadTooLarge", 415: "UnsupportedMediaType", 502: "BadGateway"}
+             413: "PayloadTooLarge", 415: "UnsupportedMediaType", 502: "BadGateway", 503: "QueueUnavailable"}
     return {str(code): _ref("responses", names[code]) for code in codes}
 
 
@@ -145,6 +150,37 @@ def _paths():
             }, changes=True, description="Unassigns and deactivates the number. The row stays (the number is "
                                          "still rented from Twilio) and so does its call history."),
         },
+        "/api/phone-assignments/{number_id}/verify": {
+            "parameters": number_id,
+            "post": _operation("verifyPhoneAssignment", "phone-assignments",
+                               "Queue a check of the number's Twilio configuration", {
+                                   "202": _json(ref("VerifyQueued"), "Queued; the number shows verifying until done"),
+                                   **_errors(401, 404, 503),
+                               }, changes=True,
+                               description="A worker compares the number's voice URL, fallback URL and status "
+                                           "callback with phoneapp's and, when AUTO_FIX_WEBHOOKS is on, fixes a "
+                                           "difference (audited). Poll the job at /api/jobs/{job_id}."),
+        },
+        "/api/phone-assignments/{number_id}/test-call": {
+            "parameters": number_id,
+            "post": {**_operation("startTestCall", "phone-assignments", "Queue a test call", {
+                "202": _json(ref("TestCall"), "Queued; poll it at /api/test-calls/{id}"),
+                **_errors(400, 401, 404, 413, 415, 503),
+            }, changes=True, description="The dry check (Twilio's configuration, then phoneapp's own answer) and, "
+                                         "unless live is false, a call from TEST_CALLER_ID to the number, followed "
+                                         "step by step to the forwarded call's result."),
+                     "requestBody": {"required": False, "content": {JSON: {"schema": ref("TestCallStart")}}}},
+        },
+        "/api/test-calls/{test_call_id}": {
+            "parameters": [_ref("parameters", "TestCallId")],
+            "get": _operation("getTestCall", "phone-assignments", "A test call's progress", {
+                "200": _json(ref("TestCall"), "The test, step by step"), **_errors(401, 404)}),
+        },
+        "/api/jobs/{job_id}": {
+            "parameters": [_ref("parameters", "JobId")],
+            "get": _operation("getJob", "jobs", "A queued job's progress", {
+                "200": _json(ref("Job"), "The job"), **_errors(401, 404)}),
+        },
         "/api/call-records": {
             "get": _operation("listCallRecords", "call-records", "List calls, newest first", {
                 "200": _json(ref("CallRecordPage"), "A page of calls, newest first"), **_errors(400, 401),
@@ -165,6 +201,17 @@ def _paths():
             "parameters": call_id,
             "get": _operation("getCallRecord", "call-records", "One call", {
                 "200": _json(ref("CallRecord"), "The call"), **_errors(401, 404)}),
+        },
+        "/api/health": {
+            "get": _operation("getHealth", "health", "Each component's health", {
+                "200": _json(ref("Health"), "Every component is ok"),
+                "503": _json(ref("Health"), "At least one component is down; its detail says why"),
+                **_errors(401),
+            }, description="The database, Redis and the worker are checked as you ask; the Twilio API and the "
+                           "webhooks (open alerts of numbers whose Twilio configuration differs, that left the "
+                           "account or that Twilio reported webhook errors for) are the worker's latest check, "
+                           "not ok once older than three check intervals. While the database is down nobody "
+                           "can be authenticated: the answer is a 503 that says so, and nothing else."),
         },
         "/api/openapi.json": {
             "get": _operation("getOpenApiDocument", "meta", "This document", {
@@ -189,11 +236,12 @@ def openapi_document():
                 "unknown query parameters are refused with 400. Times are UTC, ISO 8601 with `Z`."
             ),
         },
-        "tags": [{"name": "clients"}, {"name": "phone-assignments"}, {"name": "call-records"}, {"name": "meta"}],
+        "tags": [{"name": "clients"}, {"name": "phone-assignments"}, {"name": "call-records"}, {"name": "health"},
+                 {"name": "jobs"}, {"name": "meta"}],
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
         "paths": _paths(),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **CHECK_SCHEMAS, **HEALTH_SCHEMAS},
             "responses": RESPONSES,
             "parameters": PARAMETERS,
             "securitySchemes": {

@@ -7,8 +7,10 @@ from phoneapp.call_status import TERMINAL_STATUSES, advance_status, is_failed_fo
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, PhoneAssignment, utcnow
 from phoneapp.number_status import FAILING_STREAK
+from phoneapp.services import test_calls
 from phoneapp.services.alerts import raise_alert, resolve_alerts
 from phoneapp.services.db_utils import insert_for
+from phoneapp.services.monitor_alerts import ALERT_KIND as WEBHOOK_ERROR_ALERT
 
 
 def _as_int(value):
@@ -47,6 +49,7 @@ def record_inbound_call(params, decision, entry, *, is_test=False):
     phone_assignment_id = entry.assignment_id if entry is not None else None
     client_id = entry.client_id if entry is not None and decision.routed_by == "assignment" else None
     status = params.get("CallStatus") if params.get("CallStatus") in ("queued", "ringing", "in-progress") else "ringing"
+    is_test = is_test or test_calls.claim_inbound_call(params, phone_assignment_id) is not None
     record = call_record_for(
         params["CallSid"], status=status, phone_assignment_id=phone_assignment_id, client_id=client_id,
         is_test=is_test, **_caller_fields(params),
@@ -57,17 +60,27 @@ def record_inbound_call(params, decision, entry, *, is_test=False):
         record.forwarded_to = decision.target
         record.phone_assignment_id = phone_assignment_id
         record.client_id = client_id
-    if phone_assignment_id is not None:
+    if record.is_test:
+        test_calls.follow_inbound_call(record)
+    elif phone_assignment_id is not None:
         db.session.execute(sa.update(PhoneAssignment).where(PhoneAssignment.id == phone_assignment_id)
                            .values(last_call_at=utcnow()))
+        # Twilio reached the voice webhook: its earlier reports of failing to reach it are over.
+        resolve_alerts(WEBHOOK_ERROR_ALERT, f"number:{phone_assignment_id}")
     db.session.commit()
     return record
+
+
+def _follow_test(record):
+    if record.is_test:
+        test_calls.follow_inbound_call(record)
 
 
 def record_call_status(params):
     """The inbound call's own status callback."""
     record = call_record_for(params["CallSid"], status="ringing", **_caller_fields(params))
     _advance(record, params.get("CallStatus"), params.get("CallDuration"))
+    _follow_test(record)
     db.session.commit()
     return record
 
@@ -95,8 +108,9 @@ def record_dial_result(params):
         record.dial_call_sid = params["DialCallSid"]
     if record.dial_duration is None and _as_int(params.get("DialCallDuration")) is not None:
         record.dial_duration = _as_int(params.get("DialCallDuration"))
+    _follow_test(record)
     db.session.commit()
-    if record.phone_assignment_id is not None and dial_status:
+    if record.phone_assignment_id is not None and dial_status and not record.is_test:
         _update_failed_forwards_alert(record.phone_assignment_id)
     return record
 
@@ -127,6 +141,7 @@ def record_dial_event(params):
         record.answered_at = utcnow()
     if reported in TERMINAL_STATUSES and record.dial_duration is None:
         record.dial_duration = _as_int(params.get("CallDuration"))
+    _follow_test(record)
     db.session.commit()
     return record
 

@@ -5,6 +5,7 @@ from flask import current_app
 from phoneapp.extensions import db
 from phoneapp.models import Alert, utcnow
 from phoneapp.number_status import number_status
+from phoneapp.services.test_calls import running_test_ids
 
 
 def open_errors_by_number(ids):
@@ -27,10 +28,11 @@ def number_statuses(numbers):
     config = current_app.config
     ids = [number.id for number in numbers]
     errors = open_errors_by_number(ids)
+    testing = running_test_ids(ids) if ids else set()
     now = utcnow()
     return {
         number.id: number_status(number, now=now, verify_max_age=config["VERIFY_MAX_AGE"],
                                  open_error=errors.get(number.id), recent_failed_streak=number.failed_forward_streak,
-                                 region=config["PHONE_REGION"])
+                                 region=config["PHONE_REGION"], testing=number.id in testing)
         for number in numbers
     }

@@ -1,0 +1,114 @@
+"""The periodic schedule, kept by every worker at once without running anything twice.
+
+Time is cut into periods of each job's interval. Every worker tries to claim the current period
+of each job; the database's unique (name, period) key lets exactly one succeed, so N workers run
+each job once per period, not N times, and a worker that dies hands the next period to the others.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from phoneapp.extensions import db
+from phoneapp.jobs.registry import PERIODIC
+from phoneapp.jobs.runs import claim_period, fail_stalled_runs, run_job, submit
+from phoneapp.models import WorkerHeartbeat, utcnow
+
+log = logging.getLogger(__name__)
+HEARTBEAT_EVERY = 10.0
+TICK = 1.0
+
+
+def period_of(now, interval_seconds) -> int:
+    return int(now.timestamp() // interval_seconds)
+
+
+class Scheduler:
+    """One worker's share of the schedule; call tick() about once a second."""
+
+    def __init__(self, app, worker, mode):
+        self.app, self.worker, self.mode = app, worker, mode
+        self.tried = {}  # job -> the period this worker last tried to claim
+        self.last_beat = 0.0
+
+    def tick(self, now=None):
+        now = now or utcnow()
+        self._guarded("heartbeat", self.beat)
+        for periodic in PERIODIC:
+            key = period_of(now, periodic.interval_seconds(self.app.config))
+            if self.tried.get(periodic.job) == key:
+                continue
+            self.tried[periodic.job] = key
+            self._guarded(periodic.job, self.claim_and_start, periodic, key)
+        self._guarded("housekeeping", self.housekeeping)
+
+    def claim_and_start(self, periodic, key):
+        run = claim_period(periodic.job, key)
+        if run is None:
+            return
+        log.info("scheduler: %s for period %s claimed by %s", periodic.job, key, self.worker)
+        if periodic.inline:
+            try:
+                run_job(run.id, self.worker)
+            except Exception:
+                log.exception("periodic job %s failed", periodic.job)
+        else:
+            submit(run)
+
+    def beat(self, force=False):
+        if not force and time.monotonic() - self.last_beat < HEARTBEAT_EVERY:
+            return
+        now = utcnow()
+        updated = db.session.execute(
+            sa.update(WorkerHeartbeat).where(WorkerHeartbeat.name == self.worker).values(last_seen_at=now)
+        ).rowcount
+        if not updated:
+            db.session.add(WorkerHeartbeat(name=self.worker, mode=self.mode, started_at=now, last_seen_at=now))
+        db.session.commit()
+        self.last_beat = time.monotonic()
+
+    def housekeeping(self):
+        """Idempotent chores every worker may do at once: notices, overdue test calls, dead runs."""
+        from phoneapp.services.notifications import send_pending_notifications
+        from phoneapp.services.test_calls import expire_overdue_test_calls
+
+        for chore in (send_pending_notifications, expire_overdue_test_calls, fail_stalled_runs):
+            self._guarded(chore.__name__, chore)
+
+    def sign_off(self):
+        self._guarded("sign off", lambda: (db.session.execute(
+            sa.delete(WorkerHeartbeat).where(WorkerHeartbeat.name == self.worker)), db.session.commit()))
+
+    def _guarded(self, what, function, *args):
+        # The schedule must outlive a failing chore or a database hiccup; the next tick tries again.
+        try:
+            function(*args)
+        except Exception:
+            db.session.rollback()
+            log.exception("scheduler: %s failed", what)
+
+
+def forget_old_heartbeats(older_than=timedelta(days=1)):
+    db.session.execute(sa.delete(WorkerHeartbeat).where(WorkerHeartbeat.last_seen_at < utcnow() - older_than))
+
+
+def run_schedule_in_thread(app, worker, mode, stop: threading.Event) -> threading.Thread:
+    """Keep the schedule on a thread of this process until `stop` is set."""
+
+    def loop():
+        with app.app_context():
+            scheduler = Scheduler(app, worker, mode)
+            while not stop.is_set():
+                scheduler.tick()
+                db.session.remove()
+                stop.wait(TICK)
+            scheduler.sign_off()
+            db.session.remove()
+
+    thread = threading.Thread(target=loop, name="phoneapp-scheduler", daemon=True)
+    thread.start()
+    return thread
