@@ -1,6 +1,7 @@
 """A fake Twilio REST API on a real local port, backed by a sandbox account file."""
 from __future__ import annotations
 
+import socket
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,3 +52,11 @@ def running_fake_twilio(state_path, on_call_created=None):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def unreachable_twilio():
+    """Settings of a Twilio account whose API is a local port where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    return {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "x" * 32, "TWILIO_API_BASE_URL": closed}

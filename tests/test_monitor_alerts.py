@@ -1,6 +1,5 @@
 """Twilio Monitor alerts become one open Alert per number, each counted once, and turn the number red."""
 import json
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +13,7 @@ from phoneapp.sandbox.account import SandboxAccount, iso8601, new_sid
 from phoneapp.services.monitor_alerts import import_monitor_alerts, is_webhook_error
 from phoneapp.services.twilio_account import twilio
 from phoneapp.twilio_gateway import TwilioError
+from tests import fake_twilio
 from tests.conftest import PUBLIC_BASE_URL, make_app
 from tests.pages_support import card, soup, text_of
 
@@ -166,11 +166,7 @@ def test_concurrent_imports_count_each_alert_once(app, account, sandbox_numbers,
 
 
 def test_when_twilio_cannot_be_asked_nothing_is_written(tmp_path, migrated_postgres):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    app = make_app(tmp_path, TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN="x" * 32,
-                   TWILIO_API_BASE_URL=closed)
+    app = make_app(tmp_path, **fake_twilio.unreachable_twilio())
     with app.app_context():
         try:
             with pytest.raises(TwilioError):

@@ -20,6 +20,7 @@ from phoneapp.services.assignments import upsert_assignment
 from phoneapp.services.health import run_health_checks
 from phoneapp.twilio_gateway import gateway_for
 from tests.api_support import ApiClient
+from tests.fake_twilio import unreachable_twilio
 from tests.jobs_support import run_queued_jobs
 
 DOC_URI = "urn:phoneapp:openapi"
@@ -257,13 +258,9 @@ def upsert_number(check, env):
                      "phone_number": None, "friendly_name": "Billboard", "is_active": True})
     check(200, body={"twilio_sid": sid, "client_id": None, "forward_to_number": None})
     check(400, body={"twilio_sid": "PN" + "0" * 32})
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     # A second app would share (and, on PostgreSQL, truncate) this one's database; swap the gateway instead.
     sandbox = env.app.extensions.get("phoneapp.twilio")
-    env.app.extensions["phoneapp.twilio"] = gateway_for(
-        {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "x" * 32, "TWILIO_API_BASE_URL": closed})
+    env.app.extensions["phoneapp.twilio"] = gateway_for(unreachable_twilio())
     try:
         check(502, body={"twilio_sid": sid})
     finally:

@@ -1,5 +1,4 @@
 """Verification: drift found, reported, fixed with audit rows, and then left alone, for 4 numbers or 120."""
-import socket
 
 import pytest
 import sqlalchemy as sa
@@ -201,11 +200,7 @@ def test_a_number_gone_from_the_listing_is_missing_and_alerted(fake_account):
 
 
 def test_a_failed_listing_raises_and_marks_nothing(tmp_path, migrated_postgres):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    app = make_app(tmp_path, TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN="x" * 32,
-                   TWILIO_API_BASE_URL=closed)
+    app = make_app(tmp_path, **fake_twilio.unreachable_twilio())
     with app.app_context():
         try:
             queued = utcnow()
