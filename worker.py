@@ -84,7 +84,7 @@ def run_rq_worker(app, name, *, burst, schedule):
     try:
         while not stopping.is_set():
             try:
-                worker = PhoneappWorker([app.config["RQ_QUEUE"]], connection=redis_connection(), name=None)
+                worker = PhoneappWorker([app.config["RQ_QUEUE"]], connection=redis_connection())
                 worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
             except RedisError as exc:
                 # Redis down: keep the schedule (health checks and alerts run without it) and try again.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -90,10 +89,6 @@ class Scheduler:
         except Exception:
             db.session.rollback()
             log.exception("scheduler: %s failed", what)
-
-
-def forget_old_heartbeats(older_than=timedelta(days=1)):
-    db.session.execute(sa.delete(WorkerHeartbeat).where(WorkerHeartbeat.last_seen_at < utcnow() - older_than))
 
 
 def run_schedule_in_thread(app, worker, mode, stop: threading.Event) -> threading.Thread:
