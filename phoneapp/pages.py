@@ -281,16 +281,14 @@ NAV_SECTIONS = {
     "clients": "clients", "create_client": "clients", "client_detail": "clients", "edit_client": "clients",
     "update_client": "clients", "calls": "calls", "export_calls": "calls",
 }
+# Blueprints that are one section each.
+BLUEPRINT_SECTIONS = {"users_admin": "users", "alerts": "alerts", "health": "health"}
 
 
 @bp.app_template_global()
 def nav_section():
     """Which top-nav entry the current page belongs to."""
     blueprint, _, view = (request.endpoint or "").partition(".")
-    if blueprint == "users_admin":
-        return "users"
-    if blueprint == "alerts":
-        return "alerts"
-    if blueprint == "health":
-        return "health"
-    return NAV_SECTIONS.get(view) if blueprint == "pages" else None
+    if blueprint == "pages":
+        return NAV_SECTIONS.get(view)
+    return BLUEPRINT_SECTIONS.get(blueprint)
