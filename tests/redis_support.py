@@ -49,7 +49,7 @@ class RedisServer:
 @pytest.fixture
 def private_redis():
     if not TEST_REDIS_URL:
-        note_not_run("Redis outage test", "TEST_REDIS_URL is unset")
+        note_not_run("Redis outage test", "TEST_REDIS_URL is unset", service=True)
         pytest.skip("TEST_REDIS_URL is unset")
     assert shutil.which("redis-server"), "redis-server must be on PATH where TEST_REDIS_URL is set"
     server = RedisServer(free_port())

@@ -47,7 +47,7 @@ def test_jobs():
 
 def redis_or_skip():
     if not TEST_REDIS_URL:
-        note_not_run("worker tests against Redis", "TEST_REDIS_URL is unset")
+        note_not_run("worker tests against Redis", "TEST_REDIS_URL is unset", service=True)
         pytest.skip("TEST_REDIS_URL is unset")
     return TEST_REDIS_URL
 
