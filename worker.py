@@ -56,6 +56,7 @@ def run_database_worker(app, name, *, burst, schedule):
 
 
 def run_rq_worker(app, name, *, burst, schedule):
+    import multiprocessing
     import time
 
     from redis.exceptions import RedisError
@@ -63,7 +64,7 @@ def run_rq_worker(app, name, *, burst, schedule):
 
     from phoneapp.extensions import db
     from phoneapp.jobs.queues import redis_connection
-    from phoneapp.jobs.scheduler import run_schedule_in_thread
+    from phoneapp.jobs.scheduler import run_schedule_process
 
     log = logging.getLogger("phoneapp.worker")
     stopping = threading.Event()
@@ -77,9 +78,14 @@ def run_rq_worker(app, name, *, burst, schedule):
     with app.app_context():
         engine = db.engine
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    scheduler = None
+    if schedule:
+        # Spawned, not forked: the schedule process starts clean and leaves this one single-threaded.
+        scheduler = multiprocessing.get_context("spawn").Process(
+            target=run_schedule_process, args=(name, "rq"), name="phoneapp-scheduler", daemon=True)
+        scheduler.start()
     context = app.app_context()
     context.push()
-    scheduler = run_schedule_in_thread(app, name, "rq", stopping) if schedule else None
     log.info("worker %s: RQ queue %r%s", name, app.config["RQ_QUEUE"], ", keeping the schedule" if schedule else "")
     try:
         while not stopping.is_set():
@@ -87,7 +93,7 @@ def run_rq_worker(app, name, *, burst, schedule):
                 worker = PhoneappWorker([app.config["RQ_QUEUE"]], connection=redis_connection())
                 worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
             except RedisError as exc:
-                # Redis down: keep the schedule (health checks and alerts run without it) and try again.
+                # Redis down: the schedule process goes on (health checks and alerts need no Redis); retry.
                 log.error("worker %s: Redis unreachable (%s); retrying in 5 s", name, exc)
                 if burst:
                     return 1
@@ -100,6 +106,7 @@ def run_rq_worker(app, name, *, burst, schedule):
     finally:
         stopping.set()
         if scheduler is not None:
+            scheduler.terminate()
             scheduler.join(timeout=10)
         context.pop()
     return 0

@@ -59,15 +59,40 @@ def start_worker(environ, *args, log_path=None):
                             stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def descendants(pid):
+    """Every process below `pid`; an RQ work horse leaves its parent's process group, so killpg misses it."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def stop_worker(process, sig=signal.SIGTERM, timeout=20):
-    if process.poll() is not None:
-        return process.returncode
-    os.killpg(process.pid, sig)
-    try:
-        return process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        return process.wait(timeout=timeout)
+    """Stop a worker started by start_worker; whatever it leaves behind is killed too."""
+    below = descendants(process.pid)
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+    for pid in below:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return process.returncode
 
 
 def wait_until(predicate, timeout=30, interval=0.2, message="condition"):

@@ -7,6 +7,7 @@ each job once per period, not N times, and a worker that dies hands the next per
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -91,19 +92,26 @@ class Scheduler:
             log.exception("scheduler: %s failed", what)
 
 
-def run_schedule_in_thread(app, worker, mode, stop: threading.Event) -> threading.Thread:
-    """Keep the schedule on a thread of this process until `stop` is set."""
+def run_schedule_process(worker, mode):
+    """Keep the schedule in a process of its own, beside an RQ worker, until told to stop or orphaned.
 
-    def loop():
-        with app.app_context():
-            scheduler = Scheduler(app, worker, mode)
-            while not stop.is_set():
-                scheduler.tick()
-                db.session.remove()
-                stop.wait(TICK)
-            scheduler.sign_off()
+    Not a thread of the RQ worker: it forks a work horse per job, and a fork taken while this
+    thread holds an import or connection lock would leave the horse waiting on it forever.
+    """
+    import signal
+
+    from phoneapp import create_app
+
+    parent = os.getppid()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    app = create_app()
+    with app.app_context():
+        scheduler = Scheduler(app, worker, mode)
+        while not stop.is_set() and os.getppid() == parent:
+            scheduler.tick()
             db.session.remove()
-
-    thread = threading.Thread(target=loop, name="phoneapp-scheduler", daemon=True)
-    thread.start()
-    return thread
+            stop.wait(TICK)
+        scheduler.sign_off()
+        db.session.remove()
