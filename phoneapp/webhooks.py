@@ -1,5 +1,8 @@
-"""Twilio → phoneapp webhooks (SPEC §5): signed, idempotent by CallSid, TwiML via VoiceResponse."""
-import logging
+"""Twilio → phoneapp webhooks (SPEC §5): signed, idempotent by CallSid, TwiML via VoiceResponse.
+
+Every route answers whether or not the database is up: what it would write is written now or held on disk
+and written when the database returns (services.webhook_events).
+"""
 from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -8,17 +11,30 @@ from sqlalchemy.exc import SQLAlchemyError
 from phoneapp.call_status import is_failed_forward
 from phoneapp.extensions import db
 from phoneapp.models import Client
-from phoneapp.phones import display_phone, is_dialable
+from phoneapp.phones import is_dialable
 from phoneapp.public_urls import public_url
 from phoneapp.routing import RouteEntry, route_call
-from phoneapp.services import calls, test_calls
-from phoneapp.services.alerts import raise_alert
 from phoneapp.services.routes import load_route, routing_cache
+from phoneapp.services.webhook_events import (
+    database_outage,
+    inbound_call_event,
+    note_database_failure,
+    rollback_quietly,
+    start_replayer,
+    webhook_event,
+    write_or_hold,
+)
 from phoneapp.signatures import require_twilio_signature
 from phoneapp.twiml import empty_twiml, forward_twiml, hangup_twiml, message_twiml, voicemail_twiml
 
 bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
-log = logging.getLogger(__name__)
+
+
+@bp.before_request
+def keep_replaying_held_webhooks():
+    # A server that imported the app before forking (or `flask run`) starts its replayer on its first webhook.
+    if not current_app.testing:
+        start_replayer(current_app._get_current_object())
 
 
 def twiml_response(xml):
@@ -55,7 +71,8 @@ def client_webhook(client_id):
 @require_twilio_signature
 def fallback():
     """Twilio's fallback when the voice URL failed: answer from the routing cache alone."""
-    entry = routing_cache().lookup(request.form.get("To", ""))
+    to_number = request.form.get("To", "")
+    entry = routing_cache().lookup(to_number)
     decision = route_call(entry, current_app.config["DEFAULT_FORWARD_NUMBER"])
     _record_call(decision, entry)
     return twiml_response(_twiml_for(decision))
@@ -63,18 +80,24 @@ def fallback():
 
 def answer_call(path_client_id=None):
     """Decide where the call in this request goes, record it, and return the TwiML."""
-    to_number = request.form.get("To", "")
-    try:
-        entry, _ = load_route(to_number)
-        if entry is None and path_client_id is not None:
-            entry = _client_route(to_number, path_client_id)
-    except SQLAlchemyError:
-        db.session.rollback()
-        log.exception("database unavailable; routing %s from the cache", to_number)
-        entry = routing_cache().lookup(to_number)
+    entry = _route_entry(request.form.get("To", ""), path_client_id)
     decision = route_call(entry, current_app.config["DEFAULT_FORWARD_NUMBER"])
     _record_call(decision, entry)
     return _twiml_for(decision)
+
+
+def _route_entry(to_number, path_client_id):
+    """The number's route from the database, or from the routing cache while the database is down."""
+    if not database_outage().database_skipped():
+        try:
+            entry, _ = load_route(to_number)
+            if entry is None and path_client_id is not None:
+                entry = _client_route(to_number, path_client_id)
+            return entry
+        except SQLAlchemyError as error:
+            rollback_quietly()
+            note_database_failure(error, f"routing a call to {to_number}")
+    return routing_cache().lookup(to_number)
 
 
 def _client_route(to_number, client_id):
@@ -86,30 +109,8 @@ def _client_route(to_number, client_id):
 
 
 def _record_call(decision, entry):
-    if not request.form.get("CallSid"):
-        return
-    assignment_id = entry.assignment_id if entry is not None else None
-    try:
-        calls.record_inbound_call(request.form, decision, entry)
-        if decision.reason is not None:
-            _alert_unrouted(decision, assignment_id)
-    except SQLAlchemyError:
-        # The caller is answered regardless; holding the record until the database returns is §8's job.
-        db.session.rollback()
-        log.exception("could not record call %s", request.form.get("CallSid"))
-
-
-def _alert_unrouted(decision, assignment_id):
-    to_number = request.form.get("To", "")
-    shown = display_phone(to_number, current_app.config["PHONE_REGION"])
-    if decision.forwards:
-        message = f"Calls to {shown} go to the default number: {decision.reason}"
-        severity = "warning"
-    else:
-        message = f"Calls to {shown} reach nobody, the caller hears a message: {decision.reason}"
-        severity = "error"
-    raise_alert("unrouted_call", to_number, message, severity=severity, phone_assignment_id=assignment_id)
-    db.session.commit()
+    if request.form.get("CallSid"):
+        write_or_hold(inbound_call_event(request.form, decision, entry))
 
 
 def _twiml_for(decision):
@@ -134,7 +135,7 @@ def _twiml_for(decision):
 @require_call_sid
 def call_status():
     """Status callback of the inbound call."""
-    calls.record_call_status(request.form)
+    write_or_hold(webhook_event("call_status", request.form))
     return twiml_response(empty_twiml())
 
 
@@ -143,7 +144,7 @@ def call_status():
 @require_call_sid
 def dial_status():
     """The <Dial action>: the forwarded leg's result; voicemail when nobody answered."""
-    calls.record_dial_result(request.form)
+    write_or_hold(webhook_event("dial_result", request.form))
     if is_failed_forward(request.form.get("DialCallStatus")):
         return twiml_response(voicemail_twiml(recording_url=public_url("webhooks.recording", kind="voicemail")))
     return twiml_response(hangup_twiml())
@@ -153,7 +154,7 @@ def dial_status():
 @require_twilio_signature
 def dial_events():
     """Status callbacks of the forwarded leg: ringing, answered, completed."""
-    calls.record_dial_event(request.form)
+    write_or_hold(webhook_event("dial_event", request.form))
     return twiml_response(empty_twiml())
 
 
@@ -164,7 +165,7 @@ def test_call_status():
     """Status callbacks of the test phone's own call, placed by a test call (SPEC §7)."""
     test_call_id = request.args.get("test_call", type=int)
     if test_call_id is not None:
-        test_calls.record_test_caller_status(test_call_id, request.form)
+        write_or_hold(webhook_event("test_caller_status", request.form, test_call_id=test_call_id))
     return twiml_response(empty_twiml())
 
 
@@ -174,5 +175,5 @@ def test_call_status():
 def recording():
     """Recording callbacks, and the <Record action> of a voicemail (hence the hangup)."""
     kind = "voicemail" if request.args.get("kind") == "voicemail" else "call"
-    calls.record_recording(request.form, kind)
+    write_or_hold(webhook_event("recording", request.form, recording_kind=kind))
     return twiml_response(hangup_twiml())

@@ -44,16 +44,23 @@ def call_record_for(call_sid, **defaults):
     ).one()
 
 
-def record_inbound_call(params, decision, entry, *, is_test=False):
-    """Store the call that the voice webhook is answering, with the routing decided for it."""
+def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
+    """Store the call that the voice webhook is answering, with the routing decided for it.
+
+    `at` is when the webhook arrived, which is later than now for one held during a database outage.
+    """
+    at = at or utcnow()
     phone_assignment_id = entry.assignment_id if entry is not None else None
     client_id = entry.client_id if entry is not None and decision.routed_by == "assignment" else None
     status = params.get("CallStatus") if params.get("CallStatus") in ("queued", "ringing", "in-progress") else "ringing"
     is_test = is_test or test_calls.claim_inbound_call(params, phone_assignment_id) is not None
     record = call_record_for(
         params["CallSid"], status=status, phone_assignment_id=phone_assignment_id, client_id=client_id,
-        is_test=is_test, **_caller_fields(params),
+        is_test=is_test, started_at=at, **_caller_fields(params),
     )
+    # A callback replayed before its voice webhook opened the record at its own, later, time.
+    if record.started_at is None or record.started_at > at:
+        record.started_at = at
     # A retried voice webhook must not rewrite a call that has moved on; it fills only what is missing.
     if record.routed_by is None:
         record.routed_by = decision.routed_by
@@ -64,7 +71,8 @@ def record_inbound_call(params, decision, entry, *, is_test=False):
         test_calls.follow_inbound_call(record)
     elif phone_assignment_id is not None:
         db.session.execute(sa.update(PhoneAssignment).where(PhoneAssignment.id == phone_assignment_id)
-                           .values(last_call_at=utcnow()))
+                           .values(last_call_at=sa.func.coalesce(
+                               sa.case((PhoneAssignment.last_call_at > at, PhoneAssignment.last_call_at)), at)))
         # Twilio reached the voice webhook: its earlier reports of failing to reach it are over.
         resolve_alerts(WEBHOOK_ERROR_ALERT, f"number:{phone_assignment_id}")
     db.session.commit()
@@ -76,29 +84,31 @@ def _follow_test(record):
         test_calls.follow_inbound_call(record)
 
 
-def record_call_status(params):
+def record_call_status(params, *, at=None):
     """The inbound call's own status callback."""
-    record = call_record_for(params["CallSid"], status="ringing", **_caller_fields(params))
-    _advance(record, params.get("CallStatus"), params.get("CallDuration"))
+    at = at or utcnow()
+    record = call_record_for(params["CallSid"], status="ringing", started_at=at, **_caller_fields(params))
+    _advance(record, params.get("CallStatus"), params.get("CallDuration"), at)
     _follow_test(record)
     db.session.commit()
     return record
 
 
-def _advance(record, reported, duration):
+def _advance(record, reported, duration, at):
     new_status = advance_status(record.status, reported)
     if new_status != record.status:
         record.status = new_status
     if reported in TERMINAL_STATUSES and record.status in TERMINAL_STATUSES:
         if record.ended_at is None:
-            record.ended_at = utcnow()
+            record.ended_at = at
         if record.duration is None and _as_int(duration) is not None:
             record.duration = _as_int(duration)
 
 
-def record_dial_result(params):
+def record_dial_result(params, *, at=None):
     """The <Dial action>: how the forwarded leg ended. Returns the record."""
-    record = call_record_for(params["CallSid"], status="in-progress", **_caller_fields(params))
+    at = at or utcnow()
+    record = call_record_for(params["CallSid"], status="in-progress", started_at=at, **_caller_fields(params))
     record.status = advance_status(record.status, "in-progress")
     dial_status = params.get("DialCallStatus")
     if dial_status and record.dial_status is None:
@@ -120,12 +130,13 @@ def _leg_status(dial_status):
     return "completed" if dial_status == "answered" else dial_status
 
 
-def record_dial_event(params):
+def record_dial_event(params, *, at=None):
     """A status callback of the forwarded (child) leg, tied back to its parent call."""
+    at = at or utcnow()
     parent_sid = params.get("ParentCallSid")
     child_sid = params.get("CallSid")
     if parent_sid:
-        record = call_record_for(parent_sid, status="in-progress")
+        record = call_record_for(parent_sid, status="in-progress", started_at=at)
     else:
         record = db.session.scalars(
             sa.select(CallRecord).where(CallRecord.dial_call_sid == child_sid).with_for_update()
@@ -138,7 +149,7 @@ def record_dial_event(params):
     reported = params.get("CallStatus")
     record.dial_leg_status = advance_status(record.dial_leg_status, reported)
     if reported == "in-progress" and record.answered_at is None:
-        record.answered_at = utcnow()
+        record.answered_at = at
     if reported in TERMINAL_STATUSES and record.dial_duration is None:
         record.dial_duration = _as_int(params.get("CallDuration"))
     _follow_test(record)
