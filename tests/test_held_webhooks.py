@@ -145,3 +145,23 @@ def test_every_writing_webhook_holds_what_it_cannot_write(tmp_path, migrated_pos
         assert replay_held_webhooks().written == 1
         [record] = records()
         assert record.twilio_call_sid == "CA" + "1" * 32
+
+
+def test_health_says_how_many_webhooks_wait_for_the_database(tmp_path, migrated_postgres):
+    setup_routing(make_app(tmp_path))
+    down = down_app(tmp_path)
+    with down.app_context():
+        answer_and_finish(down, call_sid(3))
+        response = down.test_client().get("/api/health")
+        assert response.status_code == 503
+        database = response.get_json()["components"][0]
+        assert database["component"] == "database" and not database["ok"]
+        assert "3 webhook(s) held on this server" in database["detail"]
+        assert "written when it returns" in database["detail"]
+    up = up_app(tmp_path)
+    with up.app_context():
+        replay_held_webhooks()
+        from phoneapp.services.health import current_health
+
+        database = current_health()[0]
+        assert database.ok and "held" not in database.detail

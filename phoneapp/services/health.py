@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -309,12 +309,32 @@ def current_health(database: ComponentHealth | None = None) -> list[ComponentHea
             log.warning("health: reading %s failed: %s", component, _first_line(exc))
             db.session.rollback()
             components[component] = unknown_without_database(component)
+    components["database"] = with_held_webhooks(components["database"])
+    set_aside = current_app.extensions["phoneapp.held_webhooks"].quarantined_count()
+    if set_aside:
+        webhooks = components["webhooks"]
+        components["webhooks"] = replace(
+            webhooks, ok=False, detail=f"{set_aside} held webhook(s) could not be written and were set aside in "
+                                       f"held-webhooks/failed/ of the instance folder; "
+                                       f"{webhooks.detail}")
     return [components[name] for name in HEALTH_COMPONENTS]
+
+
+def with_held_webhooks(database: ComponentHealth) -> ComponentHealth:
+    """The database's line, saying how many calls' webhooks this server holds for it, if any."""
+    held = current_app.extensions["phoneapp.held_webhooks"]
+    waiting = held.count()
+    if not waiting:
+        return database
+    since = held.oldest_held_at()
+    note = (f"{waiting} webhook(s) held on this server since {since:%Y-%m-%d %H:%M:%S} UTC"
+            + (", being written now" if database.ok else ", written when it returns"))
+    return replace(database, detail=f"{database.detail}; {note}")
 
 
 def outage_report(database: ComponentHealth) -> list[ComponentHealth]:
     """What anyone may be told while the database is down: that, and nothing else phoneapp knows."""
-    return [database] + [
+    return [with_held_webhooks(database)] + [
         ComponentHealth(component, False, checked_at=utcnow(),
                         detail="not shown: without the database phoneapp cannot tell who is asking, "
                                "nor read this component's checks")
