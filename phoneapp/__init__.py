@@ -8,8 +8,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from phoneapp.config import ConfigError, load_config, read_environ
 from phoneapp.extensions import csrf, db, login_manager, migrate
-from phoneapp.held_webhooks import DatabaseOutage, HeldWebhooks
 from phoneapp.routing_cache import RoutingCache
+from phoneapp.webhook_log import DatabaseOutage, WebhookLog
 
 __all__ = ["create_app", "ConfigError"]
 
@@ -25,9 +25,8 @@ def create_app(overrides=None, environ=None):
     app.config.update(load_config(environ, app.instance_path))
     app.config["SANDBOX_STATE_PATH"] = str(Path(app.instance_path) / "sandbox-account.json")
     app.config["ROUTING_CACHE_PATH"] = str(Path(app.instance_path) / "routing-cache.json")
-    # Webhooks the database could not take wait here; it must survive a restart of the web process.
-    app.config["HELD_WEBHOOKS_PATH"] = str(Path(app.instance_path) / "held-webhooks")
-    app.config["HELD_WEBHOOKS_RETRY_INTERVAL"] = 2.0
+    # Every webhook is logged here before it is answered; it must survive a restart of the web process.
+    app.config["WEBHOOK_LOG_PATH"] = str(Path(app.instance_path) / "webhook-log")
     app.config["DATABASE_RETRY_PAUSE"] = 2.0
     app.config.update(overrides or {})
 
@@ -43,7 +42,9 @@ def create_app(overrides=None, environ=None):
     csrf.init_app(app)
     _configure_sqlite(app)
     app.extensions["phoneapp.routing_cache"] = RoutingCache(app.config["ROUTING_CACHE_PATH"])
-    app.extensions["phoneapp.held_webhooks"] = HeldWebhooks(app.config["HELD_WEBHOOKS_PATH"])
+    # Tests read what a webhook wrote as soon as it is answered; servers write in batches behind the answers.
+    app.config.setdefault("WEBHOOK_WRITES_INLINE", app.testing)
+    app.extensions["phoneapp.webhook_log"] = WebhookLog(app.config["WEBHOOK_LOG_PATH"])
     app.extensions["phoneapp.database_outage"] = DatabaseOutage(app.config["DATABASE_RETRY_PAUSE"])
 
     from phoneapp import auth, errors, filters, webhooks

@@ -1,7 +1,7 @@
 """Twilio → phoneapp webhooks (SPEC §5): signed, idempotent by CallSid, TwiML via VoiceResponse.
 
-Every route answers whether or not the database is up: what it would write is written now or held on disk
-and written when the database returns (services.webhook_events).
+Every route answers whether or not the database is up: what it has to write goes to the webhook log on disk
+first, and from there into the database (services.webhook_events).
 """
 from functools import wraps
 
@@ -19,10 +19,10 @@ from phoneapp.services.webhook_events import (
     database_outage,
     inbound_call_event,
     note_database_failure,
+    record_webhook,
     rollback_quietly,
-    start_replayer,
+    start_writer,
     webhook_event,
-    write_or_hold,
 )
 from phoneapp.signatures import require_twilio_signature
 from phoneapp.twiml import empty_twiml, forward_twiml, hangup_twiml, message_twiml, voicemail_twiml
@@ -31,10 +31,10 @@ bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
 
 
 @bp.before_request
-def keep_replaying_held_webhooks():
-    # A server that imported the app before forking (or `flask run`) starts its replayer on its first webhook.
-    if not current_app.testing:
-        start_replayer(current_app._get_current_object())
+def keep_writing_logged_webhooks():
+    # A server that imported the app before forking (or `flask run`) starts its writer on its first webhook.
+    if not current_app.config["WEBHOOK_WRITES_INLINE"]:
+        start_writer(current_app._get_current_object())
 
 
 def twiml_response(xml):
@@ -74,30 +74,30 @@ def fallback():
     to_number = request.form.get("To", "")
     entry = routing_cache().lookup(to_number)
     decision = route_call(entry, current_app.config["DEFAULT_FORWARD_NUMBER"])
-    _record_call(decision, entry)
+    _record_call(decision, entry, from_cache=True)
     return twiml_response(_twiml_for(decision))
 
 
 def answer_call(path_client_id=None):
     """Decide where the call in this request goes, record it, and return the TwiML."""
-    entry = _route_entry(request.form.get("To", ""), path_client_id)
+    entry, from_cache = _route_entry(request.form.get("To", ""), path_client_id)
     decision = route_call(entry, current_app.config["DEFAULT_FORWARD_NUMBER"])
-    _record_call(decision, entry)
+    _record_call(decision, entry, from_cache=from_cache)
     return _twiml_for(decision)
 
 
 def _route_entry(to_number, path_client_id):
-    """The number's route from the database, or from the routing cache while the database is down."""
+    """(route, came from the cache): from the database, or from the routing cache while it is down."""
     if not database_outage().database_skipped():
         try:
             entry, _ = load_route(to_number)
             if entry is None and path_client_id is not None:
                 entry = _client_route(to_number, path_client_id)
-            return entry
+            return entry, False
         except SQLAlchemyError as error:
             rollback_quietly()
             note_database_failure(error, f"routing a call to {to_number}")
-    return routing_cache().lookup(to_number)
+    return routing_cache().lookup(to_number), True
 
 
 def _client_route(to_number, client_id):
@@ -108,9 +108,9 @@ def _client_route(to_number, client_id):
                       is_active=client.is_active, target=client.phone)
 
 
-def _record_call(decision, entry):
+def _record_call(decision, entry, *, from_cache):
     if request.form.get("CallSid"):
-        write_or_hold(inbound_call_event(request.form, decision, entry))
+        record_webhook(inbound_call_event(request.form, decision, entry, from_cache=from_cache))
 
 
 def _twiml_for(decision):
@@ -135,7 +135,7 @@ def _twiml_for(decision):
 @require_call_sid
 def call_status():
     """Status callback of the inbound call."""
-    write_or_hold(webhook_event("call_status", request.form))
+    record_webhook(webhook_event("call_status", request.form))
     return twiml_response(empty_twiml())
 
 
@@ -144,7 +144,7 @@ def call_status():
 @require_call_sid
 def dial_status():
     """The <Dial action>: the forwarded leg's result; voicemail when nobody answered."""
-    write_or_hold(webhook_event("dial_result", request.form))
+    record_webhook(webhook_event("dial_result", request.form))
     if is_failed_forward(request.form.get("DialCallStatus")):
         return twiml_response(voicemail_twiml(recording_url=public_url("webhooks.recording", kind="voicemail")))
     return twiml_response(hangup_twiml())
@@ -154,7 +154,7 @@ def dial_status():
 @require_twilio_signature
 def dial_events():
     """Status callbacks of the forwarded leg: ringing, answered, completed."""
-    write_or_hold(webhook_event("dial_event", request.form))
+    record_webhook(webhook_event("dial_event", request.form))
     return twiml_response(empty_twiml())
 
 
@@ -165,7 +165,7 @@ def test_call_status():
     """Status callbacks of the test phone's own call, placed by a test call (SPEC §7)."""
     test_call_id = request.args.get("test_call", type=int)
     if test_call_id is not None:
-        write_or_hold(webhook_event("test_caller_status", request.form, test_call_id=test_call_id))
+        record_webhook(webhook_event("test_caller_status", request.form, test_call_id=test_call_id))
     return twiml_response(empty_twiml())
 
 
@@ -175,5 +175,5 @@ def test_call_status():
 def recording():
     """Recording callbacks, and the <Record action> of a voicemail (hence the hangup)."""
     kind = "voicemail" if request.args.get("kind") == "voicemail" else "call"
-    write_or_hold(webhook_event("recording", request.form, recording_kind=kind))
+    record_webhook(webhook_event("recording", request.form, recording_kind=kind))
     return twiml_response(hangup_twiml())

@@ -72,12 +72,15 @@ class Scheduler:
         self.last_beat = time.monotonic()
 
     def housekeeping(self):
-        """Idempotent chores every worker may do at once: held webhooks, notices, overdue test calls, dead runs."""
+        """Idempotent chores every worker may do at once.
+
+        Webhooks that stopped web processes logged, alert notices, overdue test calls, dead runs.
+        """
         from phoneapp.services.notifications import send_pending_notifications
         from phoneapp.services.test_calls import expire_overdue_test_calls
-        from phoneapp.services.webhook_events import replay_held_webhooks
+        from phoneapp.services.webhook_events import write_orphaned_webhooks
 
-        for chore in (replay_held_webhooks, send_pending_notifications, expire_overdue_test_calls,
+        for chore in (write_orphaned_webhooks, send_pending_notifications, expire_overdue_test_calls,
                       fail_stalled_runs):
             self._guarded(chore.__name__, chore)
 

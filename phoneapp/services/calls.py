@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from phoneapp.call_status import TERMINAL_STATUSES, advance_status, is_failed_forward
 from phoneapp.extensions import db
-from phoneapp.models import CallRecord, PhoneAssignment, utcnow
+from phoneapp.models import Alert, CallRecord, PhoneAssignment, utcnow
 from phoneapp.number_status import FAILING_STREAK
 from phoneapp.services import test_calls
 from phoneapp.services.alerts import raise_alert, resolve_alerts
@@ -31,17 +31,97 @@ def _caller_fields(params):
     }
 
 
+class CallBatch:
+    """Many webhook events in one transaction: their records read at once, per-number work done once.
+
+    Written from the webhook log, a batch holds every event a process logged since the last one; the
+    functions below work the same inside one as alone, but leave the commit (and the work that only needs
+    doing once per number) to `finish`.
+    """
+
+    def __init__(self, events):
+        self.call_sids = sorted({sid for sid in (_call_sid_of(event) for event in events) if sid})
+        self.records = {}
+        self.called_numbers = {}  # number id -> when it was last called, in this batch
+        self.dialled_numbers = {}  # number id -> its last forward's DialCallStatus, in this batch
+
+    def __enter__(self):
+        db.session.info["call_batch"] = self
+        if self.call_sids:
+            # One query instead of one per event; locked in a fixed order so two writers cannot deadlock on them.
+            for record in db.session.scalars(
+                    sa.select(CallRecord).where(CallRecord.twilio_call_sid.in_(self.call_sids))
+                    .order_by(CallRecord.twilio_call_sid).with_for_update()
+                    .execution_options(populate_existing=True)):
+                self.records[record.twilio_call_sid] = record
+        return self
+
+    def __exit__(self, *exc_info):
+        db.session.info.pop("call_batch", None)
+
+    def finish(self):
+        if self.called_numbers:
+            _note_numbers_called(self.called_numbers)
+        db.session.flush()
+        if self.dialled_numbers:
+            streaks = dict(db.session.execute(
+                sa.select(PhoneAssignment.id, PhoneAssignment.failed_forward_streak)
+                .where(PhoneAssignment.id.in_(self.dialled_numbers))).all())
+            for phone_assignment_id, last_dial_status in sorted(self.dialled_numbers.items()):
+                # An answered forward on a number with no failures changes neither its streak nor its alerts.
+                if streaks.get(phone_assignment_id) or is_failed_forward(last_dial_status):
+                    _update_failed_forwards_alert(phone_assignment_id)
+        db.session.commit()
+
+
+def _call_sid_of(event):
+    if event["kind"] == "dial_event":
+        return event["params"].get("ParentCallSid")
+    if event["kind"] in ("call", "call_status", "dial_result", "recording"):
+        return event["params"].get("CallSid")
+    return None
+
+
+def _batch():
+    return db.session.info.get("call_batch")
+
+
+def _commit():
+    if _batch() is None:
+        db.session.commit()
+
+
 def call_record_for(call_sid, **defaults):
     """The record for `call_sid`, created with `defaults` if this is the first word of it, locked."""
+    batch = _batch()
+    if batch is not None and call_sid in batch.records:
+        return batch.records[call_sid]
     statement = (insert_for(CallRecord)
                  .values(twilio_call_sid=call_sid, **defaults)
                  .on_conflict_do_nothing(index_elements=["twilio_call_sid"]))
     db.session.execute(statement)
     # The row lock serialises concurrent callbacks of one call on PostgreSQL; SQLite's write lock does it there.
-    return db.session.scalars(
+    record = db.session.scalars(
         sa.select(CallRecord).where(CallRecord.twilio_call_sid == call_sid)
         .with_for_update().execution_options(populate_existing=True)
     ).one()
+    if batch is not None:
+        batch.records[call_sid] = record
+    return record
+
+
+def _note_numbers_called(called):
+    """{number id: call time}: each number's last call, and the end of Twilio's reports of failing to reach it."""
+    at = sa.bindparam("at", type_=PhoneAssignment.last_call_at.type)
+    db.session.connection().execute(
+        sa.update(PhoneAssignment.__table__).where(PhoneAssignment.__table__.c.id == sa.bindparam("number_id"))
+        .values(last_call_at=sa.func.coalesce(
+            sa.case((PhoneAssignment.__table__.c.last_call_at > at, PhoneAssignment.__table__.c.last_call_at)), at)),
+        [{"number_id": number_id, "at": when} for number_id, when in sorted(called.items())])
+    db.session.execute(
+        sa.update(Alert).where(Alert.kind == WEBHOOK_ERROR_ALERT, Alert.resolved_at.is_(None),
+                               Alert.subject.in_([f"number:{number_id}" for number_id in called]))
+        .values(resolved_at=utcnow()).execution_options(synchronize_session=False))
 
 
 def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
@@ -70,12 +150,12 @@ def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
     if record.is_test:
         test_calls.follow_inbound_call(record)
     elif phone_assignment_id is not None:
-        db.session.execute(sa.update(PhoneAssignment).where(PhoneAssignment.id == phone_assignment_id)
-                           .values(last_call_at=sa.func.coalesce(
-                               sa.case((PhoneAssignment.last_call_at > at, PhoneAssignment.last_call_at)), at)))
-        # Twilio reached the voice webhook: its earlier reports of failing to reach it are over.
-        resolve_alerts(WEBHOOK_ERROR_ALERT, f"number:{phone_assignment_id}")
-    db.session.commit()
+        batch = _batch()
+        if batch is None:
+            _note_numbers_called({phone_assignment_id: at})
+        else:
+            batch.called_numbers[phone_assignment_id] = max(at, batch.called_numbers.get(phone_assignment_id, at))
+    _commit()
     return record
 
 
@@ -90,7 +170,7 @@ def record_call_status(params, *, at=None):
     record = call_record_for(params["CallSid"], status="ringing", started_at=at, **_caller_fields(params))
     _advance(record, params.get("CallStatus"), params.get("CallDuration"), at)
     _follow_test(record)
-    db.session.commit()
+    _commit()
     return record
 
 
@@ -119,9 +199,13 @@ def record_dial_result(params, *, at=None):
     if record.dial_duration is None and _as_int(params.get("DialCallDuration")) is not None:
         record.dial_duration = _as_int(params.get("DialCallDuration"))
     _follow_test(record)
-    db.session.commit()
+    _commit()
     if record.phone_assignment_id is not None and dial_status and not record.is_test:
-        _update_failed_forwards_alert(record.phone_assignment_id)
+        batch = _batch()
+        if batch is None:
+            _update_failed_forwards_alert(record.phone_assignment_id)
+        else:
+            batch.dialled_numbers[record.phone_assignment_id] = dial_status
     return record
 
 
@@ -153,7 +237,7 @@ def record_dial_event(params, *, at=None):
     if reported in TERMINAL_STATUSES and record.dial_duration is None:
         record.dial_duration = _as_int(params.get("CallDuration"))
     _follow_test(record)
-    db.session.commit()
+    _commit()
     return record
 
 
@@ -170,7 +254,7 @@ def record_recording(params, kind):
     else:
         record.recording_url = record.recording_url or url
         record.recording_sid = record.recording_sid or params.get("RecordingSid")
-    db.session.commit()
+    _commit()
     return record
 
 
@@ -203,4 +287,4 @@ def _update_failed_forwards_alert(phone_assignment_id):
                     severity="error", phone_assignment_id=phone_assignment_id)
     elif streak == 0:
         resolve_alerts("failed_forwards", subject)
-    db.session.commit()
+    _commit()

@@ -310,24 +310,22 @@ def current_health(database: ComponentHealth | None = None) -> list[ComponentHea
             db.session.rollback()
             components[component] = unknown_without_database(component)
     components["database"] = with_held_webhooks(components["database"])
-    set_aside = current_app.extensions["phoneapp.held_webhooks"].quarantined_count()
+    set_aside = current_app.extensions["phoneapp.webhook_log"].quarantined_count()
     if set_aside:
         webhooks = components["webhooks"]
         components["webhooks"] = replace(
-            webhooks, ok=False, detail=f"{set_aside} held webhook(s) could not be written and were set aside in "
-                                       f"held-webhooks/failed/ of the instance folder; "
-                                       f"{webhooks.detail}")
+            webhooks, ok=False, detail=f"{set_aside} logged webhook(s) could not be written and were set aside in "
+                                       f"webhook-log/failed/ of the instance folder; {webhooks.detail}")
     return [components[name] for name in HEALTH_COMPONENTS]
 
 
 def with_held_webhooks(database: ComponentHealth) -> ComponentHealth:
-    """The database's line, saying how many calls' webhooks this server holds for it, if any."""
-    held = current_app.extensions["phoneapp.held_webhooks"]
-    waiting = held.count()
+    """The database's line, saying how many webhooks this server has logged but not yet written, if any."""
+    waiting, since = current_app.extensions["phoneapp.webhook_log"].waiting()
     if not waiting:
         return database
-    since = held.oldest_held_at()
-    note = (f"{waiting} webhook(s) held on this server since {since:%Y-%m-%d %H:%M:%S} UTC"
+    since_text = f" since {since:%Y-%m-%d %H:%M:%S} UTC" if since else ""
+    note = (f"{waiting} webhook(s) waiting on this server{since_text}"
             + (", being written now" if database.ok else ", written when it returns"))
     return replace(database, detail=f"{database.detail}; {note}")
 

@@ -1,14 +1,17 @@
-"""What a Twilio webhook writes, as an event that is written now or held until the database returns (SPEC §8).
+"""What a Twilio webhook writes, as an event: logged on disk first, then written to the database (SPEC §8).
 
 The webhook routes turn each request into an event (plain JSON: the form Twilio sent, what routing decided,
-when it arrived) and hand it to `write_or_hold`. Held events are replayed through the same `apply_event`,
-with the time they arrived, so a call written late reads exactly as one written on time.
+when it arrived) and `record_webhook` appends it to this process's webhook log before Twilio is answered. A
+writer thread per process copies the log into the database in batches, one transaction each, through the
+same `apply_event` whatever the delay, with the time each webhook arrived. While the database is down the log
+keeps growing and the writer retries; another process, or a worker, writes the log of one that stopped.
 """
 from __future__ import annotations
 
 import logging
 import os
 import threading
+import time
 from dataclasses import asdict, replace
 from datetime import datetime
 
@@ -21,16 +24,18 @@ from phoneapp.phones import display_phone
 from phoneapp.routing import RouteEntry, RoutingDecision
 from phoneapp.services import calls, test_calls
 from phoneapp.services.alerts import raise_alert
+from phoneapp.webhook_log import WriteResult
 
 log = logging.getLogger(__name__)
 
-# The database is unreachable or went away mid-transaction: try again later, keep the event.
+# The database is unreachable or went away mid-transaction: try again later, keep the events.
 DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
                         sa_exc.TimeoutError)
+ORPHANS_EVERY = 5.0
 
 
-def held_webhooks():
-    return current_app.extensions["phoneapp.held_webhooks"]
+def webhook_log():
+    return current_app.extensions["phoneapp.webhook_log"]
 
 
 def database_outage():
@@ -54,8 +59,8 @@ def note_database_failure(error, doing):
     outage = database_outage()
     if database_unreachable(error):
         if not outage.database_skipped():
-            log.error("database unreachable while %s (%s); answering from the routing cache and holding webhooks",
-                      doing, type(error).__name__)
+            log.error("database unreachable while %s (%s); answering from the routing cache, webhooks wait in "
+                      "the webhook log", doing, type(error).__name__)
         outage.note_failure()
     else:
         log.error("database refused a write while %s", doing, exc_info=error)
@@ -66,41 +71,50 @@ def webhook_event(kind, params, **details):
     return {"kind": kind, "params": dict(params), "received_at": utcnow().isoformat(), **details}
 
 
-def inbound_call_event(params, decision: RoutingDecision, entry: RouteEntry | None):
-    return webhook_event("call", params, decision=asdict(decision),
+def inbound_call_event(params, decision: RoutingDecision, entry: RouteEntry | None, *, from_cache=False):
+    """`from_cache`: routed from the routing cache, whose numbers and clients may be gone when it is written."""
+    return webhook_event("call", params, decision=asdict(decision), from_cache=from_cache,
                          entry=asdict(entry) if entry is not None else None)
 
 
-def write_or_hold(event) -> bool:
-    """Write `event` now if the database takes it, else hold it on disk. True when written now."""
-    outage = database_outage()
-    if not outage.database_skipped():
-        try:
-            apply_event(event)
-            return True
-        except sa_exc.SQLAlchemyError as error:
-            rollback_quietly()
-            note_database_failure(error, f"writing a {event['kind']} webhook")
-    hold(event)
-    return False
-
-
-def hold(event):
+def record_webhook(event):
+    """Log `event` durably, then have it written: at once in tests, by this process's writer otherwise."""
     try:
-        held_webhooks().hold(event)
+        webhook_log().append(event)
     except OSError:
-        # Neither the database nor the disk took it: the one case where a webhook is lost, so shout.
-        log.critical("could not hold a %s webhook for CallSid %s on disk: it is lost", event["kind"],
+        # The disk refused it: write it straight away, the one chance left not to lose it.
+        log.critical("could not log a %s webhook for CallSid %s; writing it directly", event["kind"],
                      event["params"].get("CallSid"), exc_info=True)
+        try:
+            write_batch([event])
+        except sa_exc.SQLAlchemyError:
+            rollback_quietly()
+            log.critical("a %s webhook for CallSid %s is lost: neither the disk nor the database took it",
+                         event["kind"], event["params"].get("CallSid"), exc_info=True)
+        return
+    if current_app.config["WEBHOOK_WRITES_INLINE"]:
+        write_logged_webhooks()
+    else:
+        start_writer(current_app._get_current_object()).wake()
+
+
+# -- writing the log into the database ------------------------------------------------------------------
+
+
+def write_batch(events):
+    """Write `events` in one transaction; safe to repeat (every writer is idempotent by CallSid)."""
+    with calls.CallBatch(events) as batch:
+        for event in events:
+            apply_event(event)
+        batch.finish()
 
 
 def apply_event(event):
-    """Write one webhook event to the database; safe to repeat (every writer is idempotent by CallSid)."""
     kind, params = event["kind"], event["params"]
     at = datetime.fromisoformat(event["received_at"])
     if kind == "call":
         entry = RouteEntry(**event["entry"]) if event.get("entry") else None
-        if entry is not None and "held_at" in event:
+        if entry is not None and event.get("from_cache"):
             entry = _still_existing(entry)
         decision = RoutingDecision(**event["decision"])
         calls.record_inbound_call(params, decision, entry, at=at)
@@ -121,13 +135,15 @@ def apply_event(event):
 
 
 def _still_existing(entry):
-    """The cached route of a held call, minus a number or client deleted while it waited."""
+    """A call routed from the cache while the database was down, minus a number or client deleted since."""
     assignment_id = entry.assignment_id
     if assignment_id is not None and db.session.get(PhoneAssignment, assignment_id) is None:
         assignment_id = None
     client_id = entry.client_id
     if client_id is not None and db.session.get(Client, client_id) is None:
         client_id = None
+    if (assignment_id, client_id) == (entry.assignment_id, entry.client_id):
+        return entry
     return replace(entry, assignment_id=assignment_id, client_id=client_id)
 
 
@@ -140,51 +156,89 @@ def alert_unrouted(to_number, decision, assignment_id):
         message = f"Calls to {shown} reach nobody, the caller hears a message: {decision.reason}"
         severity = "error"
     raise_alert("unrouted_call", to_number, message, severity=severity, phone_assignment_id=assignment_id)
-    db.session.commit()
 
 
-def _apply_held(event):
+def _write_batch_or_roll_back(events):
     try:
-        apply_event(event)
-    except sa_exc.SQLAlchemyError:
+        write_batch(events)
+    except Exception:
         rollback_quietly()
         raise
 
 
-def replay_held_webhooks(limit=None):
-    """Write the held webhooks, oldest first, while the database takes them. Returns the ReplayResult."""
-    result = held_webhooks().replay(_apply_held, retry_later=DATABASE_UNAVAILABLE, limit=limit)
-    if result.written:
+def write_logged_webhooks(include_orphans=False):
+    """Write what this process logged (and, if asked, what stopped processes left); returns the WriteResult."""
+    log_ = webhook_log()
+    if database_outage().database_skipped():
+        return WriteResult(remaining=log_.waiting()[0])
+    result = log_.write_own(_write_batch_or_roll_back, retry_later=DATABASE_UNAVAILABLE)
+    if include_orphans and not result.remaining:
+        orphans = log_.write_orphans(_write_batch_or_roll_back, retry_later=DATABASE_UNAVAILABLE)
+        result.written += orphans.written
+        result.remaining += orphans.remaining
+        result.quarantined += orphans.quarantined
+    if result.remaining:
+        database_outage().note_failure()
+    elif result.written:
         database_outage().note_success()
-        log.info("wrote %d held webhook(s); %d still waiting", result.written, result.remaining)
     return result
 
 
-def start_replayer(app):
-    """In this process, a daemon thread that writes held webhooks once the database is back.
+def write_orphaned_webhooks():
+    """Housekeeping for workers: write the logs of web processes that stopped."""
+    return webhook_log().write_orphans(_write_batch_or_roll_back, retry_later=DATABASE_UNAVAILABLE)
 
-    Each web process runs one, so held webhooks are written after a restart even if no call comes in; the
-    directory lock lets only one of them (or a worker) replay at a time.
+
+class WebhookWriter:
+    """This process's writer: wakes when a webhook is logged, writes in batches, retries while the database is down.
+
+    Runs in each web process, so webhooks are written even if no more calls come, and writes the logs that
+    stopped processes left behind (a web process restarted after being killed writes its predecessor's).
     """
-    state = app.extensions.setdefault("phoneapp.held_replayer", {})
-    # Threads do not survive fork: a server that forked this app after starting one needs its own.
-    if state.get("pid") == os.getpid():
-        return
-    state["pid"] = os.getpid()
-    thread = threading.Thread(target=_replay_forever, args=(app,), name="held-webhooks-replayer", daemon=True)
-    thread.start()
+
+    def __init__(self, app):
+        self.app = app
+        self._wake = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="webhook-writer", daemon=True)
+
+    def wake(self):
+        self._wake.set()
+
+    def _run(self):
+        pause = self.app.config["DATABASE_RETRY_PAUSE"]
+        last_orphan_check = 0.0
+        while True:
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            check_orphans = time.monotonic() - last_orphan_check >= ORPHANS_EVERY
+            try:
+                with self.app.app_context():
+                    result = write_logged_webhooks(include_orphans=check_orphans)
+                    db.session.remove()
+            except Exception:
+                log.exception("writing logged webhooks failed; trying again")
+                result = None
+            if check_orphans:
+                last_orphan_check = time.monotonic()
+            if result is None or result.remaining:
+                # The database is down: wait before knocking again, the log keeps everything meanwhile.
+                time.sleep(pause)
+                self._wake.set()
 
 
-def _replay_forever(app):
-    held = app.extensions["phoneapp.held_webhooks"]
-    interval = app.config["HELD_WEBHOOKS_RETRY_INTERVAL"]
-    stop = threading.Event()
-    while not stop.wait(interval):
-        if not held.pending():
-            continue
-        try:
-            with app.app_context():
-                replay_held_webhooks()
-                db.session.remove()
-        except Exception:
-            log.exception("replaying held webhooks failed; trying again in %s s", interval)
+def start_writer(app) -> WebhookWriter:
+    """This process's webhook writer, started on first use (threads do not survive a fork)."""
+    state = app.extensions.setdefault("phoneapp.webhook_writer", {})
+    writer = state.get(os.getpid())
+    if writer is None:
+        with _start_lock:
+            writer = state.get(os.getpid())
+            if writer is None:
+                writer = WebhookWriter(app)
+                state.clear()
+                state[os.getpid()] = writer
+                writer.thread.start()
+    return writer
+
+
+_start_lock = threading.Lock()
