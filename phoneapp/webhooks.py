@@ -90,7 +90,7 @@ def _route_entry(to_number, path_client_id):
     """(route, came from the cache): from the database, or from the routing cache while it is down."""
     if not database_outage().database_skipped():
         try:
-            entry, _ = load_route(to_number)
+            entry = load_route(to_number)
             if entry is None and path_client_id is not None:
                 entry = _client_route(to_number, path_client_id)
             return entry, False
