@@ -69,6 +69,8 @@ def create_app(overrides=None, environ=None):
     csrf.exempt(api_bp)
     auth.init_login(app)
     errors.register_error_handlers(app)
+    from phoneapp.security import init_security
+    init_security(app)
     filters.register_filters(app)
     register_cli(app)
     if not app.debug and not app.testing:

@@ -1,6 +1,7 @@
 """Settings read from the environment (and `.env`), validated once at start-up."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -122,8 +123,18 @@ def _database_url(environ, instance_path):
     return url
 
 
-def _secret_key(environ, instance_path):
+def _engine_options(database_url):
+    options = {"pool_pre_ping": True}
+    if database_url.startswith("postgresql"):
+        # A database host that stopped answering must fail fast: webhooks then route from the cache.
+        options["connect_args"] = {"connect_timeout": 3}
+    return options
+
+
+def _secret_key(environ, instance_path, production):
     key = (environ.get("SECRET_KEY") or "").strip()
+    if production:
+        _check_production_secret_key(key)
     if key:
         return key, False
     # Embedded default: a random key kept in instance/ so sessions survive restarts.
@@ -135,6 +146,94 @@ def _secret_key(environ, instance_path):
     path.write_text(key)
     path.chmod(0o600)
     return key, True
+
+
+# Names reserved for documentation, tests and private networks (RFC 2606, RFC 6761, RFC 8375, ICANN's .internal):
+# no deployment that Twilio calls lives under them.
+_RESERVED_SUFFIXES = ("localhost", "test", "example", "invalid", "local", "internal", "lan", "home.arpa",
+                      "example.com", "example.net", "example.org")
+MIN_SECRET_KEY_LENGTH = 32
+# Words of the keys that tutorials, templates and .env samples ship with; a key made only of them is no secret.
+_PLACEHOLDER_WORDS = {
+    "app", "change", "changeme", "changethis", "default", "demo", "dev", "development", "django", "dummy",
+    "example", "fake", "flask", "for", "here", "insecure", "key", "local", "me", "my", "not", "only", "password",
+    "phoneapp", "placeholder", "please", "prod", "production", "replace", "sample", "secret", "session", "set",
+    "some", "staging", "super", "test", "testing", "this", "todo", "unsafe", "use", "value", "very", "your",
+}
+_LONGEST_PLACEHOLDER_WORD = max(map(len, _PLACEHOLDER_WORDS))
+_MIN_DISTINCT_KEY_CHARACTERS = 10
+_KEY_HINT = 'e.g. the output of: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+
+
+def _is_loopback_host(host):
+    host = (host or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_public_host(host):
+    """True when `host` names a machine on the internet, i.e. one Twilio's real requests could come to."""
+    host = (host or "").rstrip(".").lower()
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        pass
+    if "." not in host:
+        return False
+    return not any(host == suffix or host.endswith("." + suffix) for suffix in _RESERVED_SUFFIXES)
+
+
+def _only_placeholder_words(key):
+    """True when the key, lower-cased and without separators, is nothing but placeholder words strung together."""
+    text = re.sub(r"[^a-z0-9]", "", key.lower())
+    # reachable[i]: text[:i] splits into placeholder words and digits ("changeme123", "secretkeysecretkey").
+    reachable = [True] + [False] * len(text)
+    for end in range(1, len(text) + 1):
+        after_digit = text[end - 1].isdigit() and reachable[end - 1]
+        after_word = any(reachable[start] and text[start:end] in _PLACEHOLDER_WORDS
+                         for start in range(max(0, end - _LONGEST_PLACEHOLDER_WORD), end))
+        reachable[end] = after_digit or after_word
+    return reachable[-1]
+
+
+def _check_production_secret_key(key):
+    if not key:
+        raise ConfigError("SECRET_KEY must be set with real Twilio credentials: the key phoneapp generates under "
+                          "instance/ belongs to one machine's demo, while every web process and worker of a "
+                          f"deployment must sign sessions with the same key ({_KEY_HINT})")
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(f"SECRET_KEY is too short for production: {len(key)} characters, at least "
+                          f"{MIN_SECRET_KEY_LENGTH} needed so sessions cannot be forged by guessing it ({_KEY_HINT})")
+    if _only_placeholder_words(key) or len(set(key)) < _MIN_DISTINCT_KEY_CHARACTERS:
+        raise ConfigError("SECRET_KEY is a placeholder, not a random value: anyone who has seen the same sample "
+                          f"can forge sessions ({_KEY_HINT})")
+
+
+def _debug_requested(environ):
+    # The same reading Flask gives FLASK_DEBUG (and `flask run --debug`, which sets it).
+    raw = (environ.get("FLASK_DEBUG") or "").strip().lower()
+    return bool(raw) and raw not in ("0", "false", "no")
+
+
+def _check_public_base_url(public_base_url, sandbox):
+    host = urlsplit(public_base_url).hostname
+    if sandbox:
+        if is_public_host(host):
+            raise ConfigError(f"PUBLIC_BASE_URL is the public address {public_base_url} but TWILIO_ACCOUNT_SID and "
+                              "TWILIO_AUTH_TOKEN are unset, so this is the sandbox: Twilio's real requests would all "
+                              "be refused for their signatures. Set the Twilio credentials, or use a local address "
+                              "such as http://localhost:5000 for the sandbox")
+        return
+    if not public_base_url.startswith("https://") and not _is_loopback_host(host):
+        raise ConfigError(f"PUBLIC_BASE_URL must be an https:// address with real Twilio credentials, not "
+                          f"{public_base_url}: the session cookie and Twilio's signed requests would cross "
+                          "the network in clear text")
 
 
 def load_config(environ, instance_path):
@@ -151,12 +250,16 @@ def load_config(environ, instance_path):
     if public_base_url is None:
         raise ConfigError("PUBLIC_BASE_URL is required with real Twilio credentials: "
                           "it is the address Twilio calls and signs, e.g. https://calls.example.com")
+    _check_public_base_url(public_base_url, sandbox)
+    if not sandbox and _debug_requested(environ):
+        raise ConfigError("FLASK_DEBUG is on with real Twilio credentials: the debugger shows settings and runs "
+                          "code for whoever opens an error page; turn it off (unset FLASK_DEBUG, no --debug)")
     timezone = (environ.get("APP_TIMEZONE") or "UTC").strip()
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"APP_TIMEZONE is not a known time zone: {timezone!r}") from None
-    secret_key, generated_key = _secret_key(environ, instance_path)
+    secret_key, generated_key = _secret_key(environ, instance_path, production=not sandbox)
     return {
         "SECRET_KEY": secret_key,
         "SECRET_KEY_GENERATED": generated_key,
@@ -198,7 +301,11 @@ def load_config(environ, instance_path):
         "SESSION_COOKIE_SECURE": public_base_url.startswith("https://"),
         "REMEMBER_COOKIE_SECURE": public_base_url.startswith("https://"),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # phoneapp takes no uploads: a multipart body is a handful of short fields at most. (Werkzeug reads an
+        # urlencoded body whole, bounded by MAX_CONTENT_LENGTH alone.)
+        "MAX_FORM_MEMORY_SIZE": 64 * 1024,
+        "MAX_FORM_PARTS": 100,
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(_database_url(environ, instance_path)),
         "WTF_CSRF_TIME_LIMIT": None,
     }
 

@@ -101,6 +101,9 @@ def _route_entry(to_number, path_client_id):
 
 
 def _client_route(to_number, client_id):
+    # No client has an id beyond the database's integer range; asking for one would be refused as an error.
+    if not 0 < client_id < 2**31:
+        return None
     client = db.session.get(Client, client_id)
     if client is None:
         return None

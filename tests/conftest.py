@@ -57,7 +57,7 @@ def pytest_sessionfinish(session, exitstatus):
 def base_environ(tmp_path, **extra):
     """The environment an app under test sees: nothing from the developer's shell or .env."""
     environ = {
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": "tests-only-session-key-5c0e8a2f9b7d4163e8a1c6f0",
         "DATABASE_URL": TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'test.db'}",
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
     }

@@ -34,7 +34,7 @@ def worker_environ(app, tmp_path, **extra):
     """The environment of a worker process sharing `app`'s database, instance folder and sandbox."""
     environ = {key: value for key, value in os.environ.items() if not key.startswith(("TWILIO_", "REDIS_"))}
     environ.update({
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": "tests-only-session-key-5c0e8a2f9b7d4163e8a1c6f0",
         "DATABASE_URL": TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'test.db'}",
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "INSTANCE_PATH": app.instance_path,
