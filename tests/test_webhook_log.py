@@ -223,3 +223,36 @@ def test_a_batch_of_failed_forwards_raises_one_alert_and_an_answer_resolves_it(t
         db.session.expire_all()
         assert db.session.get(Alert, alert.id).resolved_at is not None
         assert db.session.get(PhoneAssignment, number.id).failed_forward_streak == 0
+
+
+def test_concurrent_appends_while_writing_and_rotating_are_written_exactly_once(tmp_path, monkeypatch):
+    import threading
+
+    from phoneapp import webhook_log as log_module
+
+    # Small segments, so the writer rotates many times under the appending threads.
+    monkeypatch.setattr(log_module, "ROTATE_BYTES", 2048)
+    log = WebhookLog(tmp_path / "log")
+    written, done = [], threading.Event()
+
+    def append_many(thread):
+        for n in range(300):
+            log.append({"kind": "call_status", "params": {"CallSid": f"CA{thread:02d}{n:030d}"},
+                        "received_at": "2026-11-24T10:00:00"})
+
+    def write_continuously():
+        while not done.is_set():
+            log.write_own(lambda events: written.extend(e["params"]["CallSid"] for e in events))
+
+    writer = threading.Thread(target=write_continuously)
+    writer.start()
+    appenders = [threading.Thread(target=append_many, args=(t,)) for t in range(8)]
+    for thread in appenders:
+        thread.start()
+    for thread in appenders:
+        thread.join()
+    done.set()
+    writer.join()
+    log.write_own(lambda events: written.extend(e["params"]["CallSid"] for e in events))
+    assert len(written) == 2400 and len(set(written)) == 2400
+    assert len(log.segments()) == 1, "fully written segments are rotated away"
