@@ -255,4 +255,4 @@ def test_concurrent_appends_while_writing_and_rotating_are_written_exactly_once(
     writer.join()
     log.write_own(lambda events: written.extend(e["params"]["CallSid"] for e in events))
     assert len(written) == 2400 and len(set(written)) == 2400
-    assert len(log.segments()) == 1, "fully written segments are rotated away"
+    assert len(log.segments()) <= 1, "fully written segments are rotated away"
