@@ -218,6 +218,16 @@ def chromium_path():
 
 
 @pytest.fixture
+def chromium():
+    """The Chromium to drive, or the test is skipped and said to be not run (which fails a CI run)."""
+    path = chromium_path()
+    if not path:
+        note_not_run("browser tests", "chromium not found")
+        pytest.skip("chromium not found")
+    return path
+
+
+@pytest.fixture
 def artifacts_dir():
     path = Path(__file__).resolve().parent.parent / "test-artifacts"
     path.mkdir(exist_ok=True)

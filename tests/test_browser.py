@@ -7,7 +7,7 @@ from datetime import UTC
 
 import pytest
 import sqlalchemy as sa
-from conftest import ADMIN, chromium_path, make_app, note_not_run
+from conftest import ADMIN, make_app
 from werkzeug.serving import make_server
 
 from phoneapp.extensions import db
@@ -20,15 +20,6 @@ CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-
 WAIT_MS = 20_000
 # Chromium logs every 4xx response; the refused form in this test is meant to answer 422.
 EXPECTED_REFUSAL = "the server responded with a status of 422"
-
-
-@pytest.fixture
-def chromium():
-    path = chromium_path()
-    if not path:
-        note_not_run("browser tests", "chromium not found")
-        pytest.skip("chromium not found")
-    return path
 
 
 @contextmanager

@@ -1,9 +1,7 @@
 """A real headless Chromium enforces the Content-Security-Policy: every page works with nothing refused."""
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
-from conftest import chromium_path, note_not_run
 
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, PhoneAssignment, User, utcnow
@@ -18,15 +16,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
                               + `at ${event.sourceFile}:${event.lineNumber}`);
 });
 """
-
-
-@pytest.fixture
-def chromium():
-    path = chromium_path()
-    if not path:
-        note_not_run("browser tests", "chromium not found")
-        pytest.skip("chromium not found")
-    return path
 
 
 def seed_rows_for_every_page(app, number_id):
