@@ -121,7 +121,8 @@ def _twiml_for(decision):
         return message_twiml()
     caller = request.form.get("From", "")
     # Twilio rejects a callerId that is not a number (13214): withheld callers show the tracking number.
-    caller_id = caller if is_dialable(caller) else request.form.get("To") or None
+    called = request.form.get("To", "")
+    caller_id = caller if is_dialable(caller) else called if is_dialable(called) else None
     return forward_twiml(
         decision.target,
         caller_id=caller_id,

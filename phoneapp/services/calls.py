@@ -14,10 +14,12 @@ from phoneapp.services.monitor_alerts import ALERT_KIND as WEBHOOK_ERROR_ALERT
 
 
 def _as_int(value):
+    """A duration Twilio reported, or None when it is not a whole number of seconds (none is negative)."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if number >= 0 else None
 
 
 def _caller_fields(params):
