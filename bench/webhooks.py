@@ -488,7 +488,7 @@ def main():
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn web processes")
     # 8 did better than 4 here: one thread per connection, so no request waits for a thread while others
     # wait on PostgreSQL.
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn web process")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn web process")
     parser.add_argument("--numbers", type=int, default=1000, help="assigned tracking numbers")
     parser.add_argument("--clients", type=int, default=300, help="clients the numbers belong to")
     parser.add_argument("--history", type=int, default=200_000, help="call records already in the database")
