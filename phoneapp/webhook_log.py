@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # A segment fully written is replaced by a fresh one once it is this big, so an orphan stays short to replay.
 ROTATE_BYTES = 256 * 1024
+READ_CHUNK = 1024 * 1024
 _instances = itertools.count()
 
 
@@ -88,11 +89,23 @@ def _read_offset(segment: Path) -> int:
 
 
 def _complete_lines(path: Path, offset: int, limit: int | None = None):
-    """[(end offset, raw line)] of the whole lines after `offset`; a line still being written is left out."""
+    """[(end offset, raw line)] of the whole lines after `offset`; a line still being written is left out.
+
+    With a `limit`, only about as much of the file is read as that many lines need: after a long outage a
+    segment holds hours of webhooks, and each batch must not read all of what is left.
+    """
     try:
         with open(path, "rb") as handle:
             handle.seek(offset)
-            data = handle.read()
+            if limit is None:
+                data = handle.read()
+            else:
+                data = handle.read(READ_CHUNK)
+                while data.count(b"\n") < limit:
+                    more = handle.read(READ_CHUNK)
+                    if not more:
+                        break
+                    data += more
     except FileNotFoundError:
         return []
     lines, position = [], offset
