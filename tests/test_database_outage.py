@@ -144,7 +144,7 @@ def post_to_server(app, port, path, params):
         return response.status, response.read()
 
 
-def test_web_process_killed_during_an_outage_writes_its_held_webhooks_after_restart(private_postgres, tmp_path):
+def test_web_process_killed_during_an_outage_writes_its_logged_webhooks_after_restart(private_postgres, tmp_path):
     app = migrated_app(private_postgres, tmp_path)
     environ = {key: value for key, value in os.environ.items() if not key.startswith(("TWILIO_", "REDIS_"))}
     environ.update({key: value for key, value in base_environ(tmp_path, DATABASE_URL=private_postgres.url).items()})

@@ -309,7 +309,7 @@ def current_health(database: ComponentHealth | None = None) -> list[ComponentHea
             log.warning("health: reading %s failed: %s", component, _first_line(exc))
             db.session.rollback()
             components[component] = unknown_without_database(component)
-    components["database"] = with_held_webhooks(components["database"])
+    components["database"] = with_waiting_webhooks(components["database"])
     set_aside = current_app.extensions["phoneapp.webhook_log"].quarantined_count()
     if set_aside:
         webhooks = components["webhooks"]
@@ -319,7 +319,7 @@ def current_health(database: ComponentHealth | None = None) -> list[ComponentHea
     return [components[name] for name in HEALTH_COMPONENTS]
 
 
-def with_held_webhooks(database: ComponentHealth) -> ComponentHealth:
+def with_waiting_webhooks(database: ComponentHealth) -> ComponentHealth:
     """The database's line, saying how many webhooks this server has logged but not yet written, if any."""
     waiting, since = current_app.extensions["phoneapp.webhook_log"].waiting()
     if not waiting:
@@ -332,7 +332,7 @@ def with_held_webhooks(database: ComponentHealth) -> ComponentHealth:
 
 def outage_report(database: ComponentHealth) -> list[ComponentHealth]:
     """What anyone may be told while the database is down: that, and nothing else phoneapp knows."""
-    return [with_held_webhooks(database)] + [
+    return [with_waiting_webhooks(database)] + [
         ComponentHealth(component, False, checked_at=utcnow(),
                         detail="not shown: without the database phoneapp cannot tell who is asking, "
                                "nor read this component's checks")

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
                         sa_exc.TimeoutError)
 ORPHANS_EVERY = 5.0
+_start_lock = threading.Lock()
 
 
 def webhook_log():
@@ -239,6 +240,3 @@ def start_writer(app) -> WebhookWriter:
                 state[os.getpid()] = writer
                 writer.thread.start()
     return writer
-
-
-_start_lock = threading.Lock()
