@@ -64,7 +64,6 @@ def run_rq_worker(app, name, *, burst, schedule):
 
     from phoneapp.extensions import db
     from phoneapp.jobs.queues import redis_connection
-    from phoneapp.jobs.scheduler import run_schedule_process
 
     log = logging.getLogger("phoneapp.worker")
     stopping = threading.Event()
@@ -110,6 +109,24 @@ def run_rq_worker(app, name, *, burst, schedule):
             scheduler.join(timeout=10)
         context.pop()
     return 0
+
+
+def run_schedule_process(worker, mode):
+    """Keep the schedule in a process of its own, beside an RQ worker, until told to stop or orphaned.
+
+    Not a thread of the RQ worker: it forks a work horse per job, and a fork taken while this
+    thread holds an import or connection lock would leave the horse waiting on it forever.
+    Spawned, so it builds its own app here rather than inheriting the worker's.
+    """
+    from phoneapp.jobs.scheduler import Scheduler
+
+    parent = os.getppid()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    app = create_app()
+    with app.app_context():
+        Scheduler(app, worker, mode).run(stop, while_alive=lambda: os.getppid() == parent)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from phoneapp.webhook_log import WebhookLog  # noqa: E402
+from phoneapp.services.webhook_log import WebhookLog  # noqa: E402
 from tests.private_postgres import PostgresServer, free_port  # noqa: E402
 
 PUBLIC_BASE_URL = "https://calls.bench.test"

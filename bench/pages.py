@@ -241,7 +241,7 @@ def main():
     now = datetime.now(UTC).replace(tzinfo=None)
     try:
         with app.app_context():
-            from phoneapp.number_cards import today_start_utc
+            from phoneapp.services.number_cards import today_start_utc
             today_start = today_start_utc()
         seed_seconds = None
         if not args.skip_seed:
@@ -287,13 +287,13 @@ def run_pages(app, client_id, now, args):
     today = now.date()
     day = today.isoformat()
     with app.test_request_context():
-        pages = [("dashboard", url_for("pages.dashboard")),
-                 ("numbers", url_for("pages.numbers")),
-                 (f"client {client_id}", url_for("pages.client_detail", client_id=client_id)),
-                 ("calls, client, 30 days", url_for("pages.calls", client=client_id,
+        pages = [("dashboard", url_for("dashboard.dashboard")),
+                 ("numbers", url_for("numbers.numbers")),
+                 (f"client {client_id}", url_for("clients.client_detail", client_id=client_id)),
+                 ("calls, client, 30 days", url_for("calls.calls", client=client_id,
                                                     date_from=(today - timedelta(days=30)).isoformat(), date_to=day))]
         try:
-            export_url = url_for("pages.export_calls", date_from=(today - timedelta(days=90)).isoformat(),
+            export_url = url_for("calls.export_calls", date_from=(today - timedelta(days=90)).isoformat(),
                                  date_to=day)
         except BuildError:
             export_url = None
@@ -306,7 +306,7 @@ def run_pages(app, client_id, now, args):
         print(f"{name:<26}{median:>10.1f}{p95(samples):>10.1f}  {'met' if median < GOAL_MS else 'MISSED'}")
     name = "export CSV, 90 days"
     if export_url is None or timed_get(client, export_url)[1].status_code == 404:
-        print(f"{name:<26}  missing: pages.export_calls does not exist yet")
+        print(f"{name:<26}  missing: calls.export_calls does not exist yet")
         return
     samples, body = measure(client, name, export_url, args.export_runs, warmups=0)
     median = statistics.median(samples)

@@ -159,7 +159,7 @@ def prepare_database(environ, rng, numbers, clients, history):
     from phoneapp import create_app
     from phoneapp.extensions import db
     from phoneapp.models import Client, PhoneAssignment
-    from phoneapp.services.routes import refresh_routing_cache, routing_cache
+    from phoneapp.services.routing_table import refresh_routing_cache, routing_cache
 
     app = create_app(environ=environ)
     with app.app_context():

@@ -8,8 +8,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from phoneapp.config import ConfigError, load_config, read_environ
 from phoneapp.extensions import csrf, db, login_manager, migrate
-from phoneapp.routing_cache import RoutingCache
-from phoneapp.webhook_log import DatabaseOutage, WebhookLog
+from phoneapp.services.routing_table import RoutingCache
+from phoneapp.services.webhook_log import DatabaseOutage, WebhookLog
 
 __all__ = ["create_app", "ConfigError"]
 
@@ -47,31 +47,20 @@ def create_app(overrides=None, environ=None):
     app.extensions["phoneapp.webhook_log"] = WebhookLog(app.config["WEBHOOK_LOG_PATH"])
     app.extensions["phoneapp.database_outage"] = DatabaseOutage(app.config["DATABASE_RETRY_PAUSE"])
 
-    from phoneapp import auth, errors, filters, webhooks
-    from phoneapp.alerts_pages import bp as alerts_bp
+    from phoneapp import errors, webhooks
     from phoneapp.api import bp as api_bp
     from phoneapp.cli import register_cli
-    from phoneapp.health_pages import bp as health_bp
-    from phoneapp.pages import bp as pages_bp
-    from phoneapp.partials import bp as partials_bp
-    from phoneapp.users_admin import bp as users_admin_bp
+    from phoneapp.security import init_security
+    from phoneapp.web import register_web
 
-    app.register_blueprint(auth.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(api_bp)
-    app.register_blueprint(pages_bp)
-    app.register_blueprint(partials_bp)
-    app.register_blueprint(users_admin_bp)
-    app.register_blueprint(alerts_bp)
-    app.register_blueprint(health_bp)
+    register_web(app)
     # Twilio signs its requests instead; the API checks CSRF itself for cookie sessions.
     csrf.exempt(webhooks.bp)
     csrf.exempt(api_bp)
-    auth.init_login(app)
     errors.register_error_handlers(app)
-    from phoneapp.security import init_security
     init_security(app)
-    filters.register_filters(app)
     register_cli(app)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)

@@ -6,8 +6,11 @@ from flask.cli import AppGroup
 
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, Client, PhoneAssignment, User
-from phoneapp.services import assignments, clients, users
+from phoneapp.services import assignments, clients, users, verification
 from phoneapp.services.errors import UpstreamError, ValidationError
+from phoneapp.services.simulator import place_simulated_call
+from phoneapp.services.twilio_account import twilio
+from phoneapp.twilio.gateway import TwilioError
 
 users_cli = AppGroup("users", help="Staff accounts and API tokens.")
 numbers_cli = AppGroup("numbers", help="Tracking numbers in the Twilio account.")
@@ -58,12 +61,8 @@ def sync_numbers():
 @click.option("--fix", is_flag=True, help="Point every drifted number back at phoneapp (audited).")
 def verify_numbers(fix):
     """Compare every number's Twilio voice URL, fallback and status callback with phoneapp's."""
-    from phoneapp.services.twilio_account import twilio
-    from phoneapp.services.verification import verify_numbers as run_verification
-    from phoneapp.twilio_gateway import TwilioError
-
     try:
-        counts = run_verification(twilio(), fix=fix)
+        counts = verification.verify_numbers(twilio(), fix=fix)
     except TwilioError as exc:
         _fail(f"could not list the account's numbers: {exc.message}")
     click.echo("{ok} ok, {fixed} fixed, {drift} differ, {missing} gone from the account, "
@@ -102,8 +101,6 @@ def seed_demo(calls):
             assignments.upsert_assignment({"twilio_sid": number.twilio_sid, "client_id": client.id})
     # Seeding twice must not double the demo history.
     if calls and db.session.scalar(sa.select(sa.func.count()).select_from(CallRecord)) == 0:
-        from phoneapp.services.simulator import place_simulated_call
-
         plan = [(numbers[0], "answered"), (numbers[0], "answered"), (numbers[1], "busy"),
                 (numbers[1], "answered"), (numbers[0], "no-answer")]
         for number, outcome in plan:

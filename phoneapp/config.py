@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from phoneapp.phones import InvalidPhoneNumber, parse_phone
+from phoneapp.domain.phones import InvalidPhoneNumber, parse_phone
 
 
 class ConfigError(RuntimeError):

@@ -3,7 +3,7 @@ from flask import current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from phoneapp.htmx import is_htmx
+from phoneapp.web.htmx import is_htmx
 
 
 def _wants_json():

@@ -21,11 +21,11 @@ def text_of(node):
 
 def csrf_headers(client):
     """htmx's headers with the page's CSRF token, the way app.js sends them."""
-    token = soup(client.get(url_for("pages.numbers"))).find("meta", {"name": "csrf-token"})["content"]
+    token = soup(client.get(url_for("numbers.numbers"))).find("meta", {"name": "csrf-token"})["content"]
     return {**HX, "X-CSRFToken": token}
 
 
-def form_token(client, endpoint="pages.clients", **values):
+def form_token(client, endpoint="clients.clients", **values):
     return soup(client.get(url_for(endpoint, **values))).find("input", {"name": "csrf_token"})["value"]
 
 

@@ -75,7 +75,7 @@ def test_lists_open_alerts_errors_first_then_resolved(staff_client, alerts):
     assert "forwarded calls keep failing" in text_of(error_row)
     assert text_of(error_row.find("td", class_="num")) == "3"
     link = error_row.find("a", string="(415) 555-0142")
-    assert link["href"] == url_for("pages.number_detail", number_id=alerts["number"].id)
+    assert link["href"] == url_for("numbers.number_detail", number_id=alerts["number"].id)
     assert "Bay Plumbing" in text_of(error_row)
     assert error_row.find("button", string="Acknowledge") is not None
     assert "warning alerts are shown here only" in text_of(open_rows[1])

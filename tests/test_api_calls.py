@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 
 from phoneapp.api.calls import CALL_STATUSES, OUTCOME_FILTERS
-from phoneapp.call_status import KNOWN_STATUSES, call_outcome
+from phoneapp.domain.call_status import KNOWN_STATUSES, call_outcome
 from tests.test_api import assert_error
 
 

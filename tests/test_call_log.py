@@ -11,9 +11,10 @@ from conftest import make_app
 from flask import url_for
 from flask.testing import FlaskClient
 
-from phoneapp import call_log
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord
+from phoneapp.services import call_log
+from phoneapp.web import calls as call_log_views
 from tests.pages_support import HX, soup, text_of
 
 pytestmark = pytest.mark.usefixtures("request_context")
@@ -102,7 +103,7 @@ def log(acme, brightside, make_number):
 
 def test_each_filter_narrows_the_log(admin_client, log, acme, brightside):
     def shown(**args):
-        return listed(admin_client.get(url_for("pages.calls", **args)))
+        return listed(admin_client.get(url_for("calls.calls", **args)))
 
     assert shown() == ["CAb1", "CAa1", "CAa2", "CAa3", "CAb2", "CAb3"]
     assert shown(number=log["acme"].id) == ["CAa1", "CAa2", "CAa3"]
@@ -119,15 +120,15 @@ def test_each_filter_narrows_the_log(admin_client, log, acme, brightside):
 
 def test_filters_combine(admin_client, log, acme):
     args = {"client": acme.id, "tests": "exclude", "date_from": "2024-03-04", "date_to": "2024-03-05"}
-    assert listed(admin_client.get(url_for("pages.calls", **args))) == ["CAa1", "CAa2"]
-    assert listed(admin_client.get(url_for("pages.calls", outcome="answered", **args))) == ["CAa1"]
-    assert listed(admin_client.get(url_for("pages.calls", number=log["brightside"].id, **args))) == []
-    page = soup(admin_client.get(url_for("pages.calls", number=log["brightside"].id, **args)))
+    assert listed(admin_client.get(url_for("calls.calls", **args))) == ["CAa1", "CAa2"]
+    assert listed(admin_client.get(url_for("calls.calls", outcome="answered", **args))) == ["CAa1"]
+    assert listed(admin_client.get(url_for("calls.calls", number=log["brightside"].id, **args))) == []
+    page = soup(admin_client.get(url_for("calls.calls", number=log["brightside"].id, **args)))
     assert "No calls match these filters" in text_of(page.find(id="calls-table"))
 
 
 def test_the_form_shows_the_filters_in_use(admin_client, log, acme):
-    page = soup(admin_client.get(url_for("pages.calls", client=acme.id, outcome="missed", tests="only",
+    page = soup(admin_client.get(url_for("calls.calls", client=acme.id, outcome="missed", tests="only",
                                          date_from="2024-03-01", date_to="2024-03-31")))
     form = page.find("form", class_="filters")
     assert form.find("select", {"name": "client"}).find("option", selected=True)["value"] == str(acme.id)
@@ -153,7 +154,7 @@ def test_days_run_from_local_midnight_to_local_midnight(admin_client, make_numbe
     ]])
 
     def shown(**args):
-        return set(listed(admin_client.get(url_for("pages.calls", **args))))
+        return set(listed(admin_client.get(url_for("calls.calls", **args))))
 
     assert shown(date_from="2024-03-01", date_to="2024-03-01") == {"CAwinter-first", "CAwinter-last"}
     assert shown(date_to="2024-02-29") == {"CAwinter-before"}
@@ -178,20 +179,20 @@ def test_days_run_from_local_midnight_to_local_midnight(admin_client, make_numbe
     ("date_from", "0001-01-01\x00", "is not a date"),
 ])
 def test_bad_filter_values_are_ignored_and_said_why(admin_client, log, name, value, reason):
-    response = admin_client.get(url_for("pages.calls", **{name: value}))
-    assert listed(response) == listed(admin_client.get(url_for("pages.calls")))
+    response = admin_client.get(url_for("calls.calls", **{name: value}))
+    assert listed(response) == listed(admin_client.get(url_for("calls.calls")))
     page = soup(response)
     assert page.find(id="filter-problems")
     problem = text_of(page.find(id=f"{name}-error"))
     assert problem.startswith("Ignored:") and reason in problem
     assert "has-error" in page.find(id=f"{name}-error").parent["class"]
     assert name not in query_of(page.find(id="export-calls")["href"])[1]
-    partial = admin_client.get(url_for("partials.calls_table", **{name: value}), headers=HX)
+    partial = admin_client.get(url_for("calls.calls", fragment=True, **{name: value}), headers=HX)
     assert partial.status_code == 200 and listed(partial) == listed(response)
 
 
 def test_an_end_before_the_start_is_ignored_with_a_clear_reason(admin_client, log):
-    response = admin_client.get(url_for("pages.calls", date_from="2024-03-04", date_to="2024-03-02"))
+    response = admin_client.get(url_for("calls.calls", date_from="2024-03-04", date_to="2024-03-02"))
     assert listed(response) == ["CAb1", "CAa1", "CAa2"]
     page = soup(response)
     assert text_of(page.find(id="date_to-error")) == "Ignored: “To” (2024-03-02) is before “From” (2024-03-04)."
@@ -206,40 +207,40 @@ def test_pages_links_and_polling_keep_the_filters(admin_client, acme, make_numbe
     insert_calls([call_row(f"CA{i:032x}", number, start + timedelta(seconds=i)) for i in range(1234)]
                  + [call_row("CAelsewhere", other, start), call_row("CAlater", number, datetime(2024, 6, 3, 12))])
     args = {"client": str(acme.id), "date_from": "2024-06-01", "date_to": "2024-06-02", "tests": "exclude"}
-    page = soup(admin_client.get(url_for("pages.calls", **args)))
+    page = soup(admin_client.get(url_for("calls.calls", **args)))
     assert text_of(page.find(id="calls-count")) == "1,234 calls match these filters"
     assert len(page.select("#calls-table tbody tr")) == call_log.CALLS_PER_PAGE
-    assert query_of(page.find("a", rel="next")["href"]) == (url_for("pages.calls"), {**args, "page": "2"})
-    assert query_of(page.find(id="calls-table")["hx-get"]) == (url_for("partials.calls_table"), args)
-    assert query_of(page.find(id="export-calls")["href"]) == (url_for("pages.export_calls"), args)
+    assert query_of(page.find("a", rel="next")["href"]) == (url_for("calls.calls"), {**args, "page": "2"})
+    assert query_of(page.find(id="calls-table")["hx-get"]) == (url_for("calls.calls", fragment=True), args)
+    assert query_of(page.find(id="export-calls")["href"]) == (url_for("calls.export_calls"), args)
 
-    second = soup(admin_client.get(url_for("pages.calls", page=2, **args)))
-    assert query_of(second.find("a", rel="prev")["href"]) == (url_for("pages.calls"), {**args, "page": "1"})
+    second = soup(admin_client.get(url_for("calls.calls", page=2, **args)))
+    assert query_of(second.find("a", rel="prev")["href"]) == (url_for("calls.calls"), {**args, "page": "1"})
     assert second.select_one("#calls-table tbody tr")["data-call-sid"] == f"CA{1233 - 50:032x}"
-    last = soup(admin_client.get(url_for("pages.calls", page=25, **args)))
+    last = soup(admin_client.get(url_for("calls.calls", page=25, **args)))
     assert len(last.select("#calls-table tbody tr")) == 1234 - 24 * 50
-    assert admin_client.get(url_for("pages.calls", page=26, **args)).status_code == 404
+    assert admin_client.get(url_for("calls.calls", page=26, **args)).status_code == 404
 
-    unfiltered = soup(admin_client.get(url_for("pages.calls")))
+    unfiltered = soup(admin_client.get(url_for("calls.calls")))
     assert text_of(unfiltered.find(id="calls-count")) == "1,236 calls"
-    assert unfiltered.find(id="export-calls")["href"] == url_for("pages.export_calls")
+    assert unfiltered.find(id="export-calls")["href"] == url_for("calls.export_calls")
 
 
 def test_a_huge_page_number_is_an_empty_page_not_an_error(admin_client, log):
-    assert admin_client.get(url_for("pages.calls", page=10**30)).status_code == 404
-    partial = admin_client.get(url_for("partials.calls_table", page=10**30), headers=HX)
+    assert admin_client.get(url_for("calls.calls", page=10**30)).status_code == 404
+    partial = admin_client.get(url_for("calls.calls", fragment=True, page=10**30), headers=HX)
     assert partial.status_code == 200 and listed(partial) == []
 
 
 def test_export_is_the_filtered_calls_in_log_order(admin_client, log, acme):
     args = {"client": acme.id, "date_from": "2024-03-01", "date_to": "2024-03-31"}
-    response = download(admin_client, url_for("pages.export_calls", **args))
+    response = download(admin_client, url_for("calls.export_calls", **args))
     assert response.mimetype == "text/csv" and response.mimetype_params["charset"] == "utf-8"
     assert response.headers["Content-Disposition"] == 'attachment; filename="calls-2024-03-01-to-2024-03-31.csv"'
     header, rows = exported(response)
-    assert header == list(call_log.EXPORT_HEADER)
+    assert header == list(call_log_views.EXPORT_HEADER)
     assert [row[header.index("twilio_call_sid")] for row in rows] == listed(admin_client.get(
-        url_for("pages.calls", **args)))
+        url_for("calls.calls", **args)))
     missed = dict(zip(header, rows[1], strict=True))
     call = db.session.scalars(sa.select(CallRecord).where(CallRecord.twilio_call_sid == "CAa2")).one()
     assert missed == {
@@ -253,20 +254,20 @@ def test_export_is_the_filtered_calls_in_log_order(admin_client, log, acme):
     assert voicemail["outcome"] == "voicemail" and voicemail["test"] == "yes"
     assert voicemail["voicemail_url"] == "https://api.twilio.example/Recordings/RE1"
 
-    everything = download(admin_client, url_for("pages.export_calls"))
+    everything = download(admin_client, url_for("calls.export_calls"))
     assert everything.headers["Content-Disposition"] == 'attachment; filename="calls-all.csv"'
     assert [row[-1] for row in exported(everything)[1]] == ["CAb1", "CAa1", "CAa2", "CAa3", "CAb2", "CAb3"]
-    assert [row[-1] for row in exported(download(admin_client, url_for("pages.export_calls", tests="only")))[1]] == [
+    assert [row[-1] for row in exported(download(admin_client, url_for("calls.export_calls", tests="only")))[1]] == [
         "CAa3", "CAb2"]
-    summer = download(admin_client, url_for("pages.export_calls", date_from="2024-07-01"))
+    summer = download(admin_client, url_for("calls.export_calls", date_from="2024-07-01"))
     assert summer.headers["Content-Disposition"] == 'attachment; filename="calls-from-2024-07-01.csv"'
-    assert exported(summer) == (list(call_log.EXPORT_HEADER), [])
+    assert exported(summer) == (list(call_log_views.EXPORT_HEADER), [])
 
 
 def test_export_times_follow_daylight_saving(admin_client, make_number):
     number = make_number()
     insert_calls([call_row("CAsummer", number, datetime(2024, 7, 4, 16, 30, 5))])
-    header, rows = exported(download(admin_client, url_for("pages.export_calls", date_to="2024-07-04")))
+    header, rows = exported(download(admin_client, url_for("calls.export_calls", date_to="2024-07-04")))
     assert rows[0][header.index("started_at")] == "2024-07-04T12:30:05-04:00"
 
 
@@ -277,7 +278,7 @@ def test_export_keeps_spreadsheets_from_running_formulas(admin_client, make_clie
                            caller_city="@cmd", caller_state="-2+3"),
                   call_row("CAplain", number, datetime(2024, 3, 1, 14), from_number="+14155550100",
                            caller_city="Tacoma", caller_state="WA")])
-    header, rows = exported(download(admin_client, url_for("pages.export_calls")))
+    header, rows = exported(download(admin_client, url_for("calls.export_calls")))
     formula, plain = (dict(zip(header, row, strict=True)) for row in rows)
     assert formula["client"] == "'=HYPERLINK(\"https://evil.example\",\"Click\")"
     assert formula["number_name"] == "'+SUM(1,2)"
@@ -289,17 +290,17 @@ def test_export_keeps_spreadsheets_from_running_formulas(admin_client, make_clie
 
 
 def test_export_with_bad_filters_exports_nothing_and_shows_why(admin_client, log, acme):
-    response = download(admin_client, url_for("pages.export_calls", client=acme.id, date_from="2024-02-30"))
+    response = download(admin_client, url_for("calls.export_calls", client=acme.id, date_from="2024-02-30"))
     assert response.status_code == 303
     assert query_of(response.headers["Location"]) == (
-        url_for("pages.calls"), {"client": str(acme.id), "date_from": "2024-02-30"})
+        url_for("calls.calls"), {"client": str(acme.id), "date_from": "2024-02-30"})
     page = soup(admin_client.get(response.headers["Location"]))
     assert "nothing was exported" in text_of(page.find(id="flashes"))
     assert page.find(id="date_from-error")
 
 
 def test_export_needs_login(client, log):
-    response = client.get(url_for("pages.export_calls"))
+    response = client.get(url_for("calls.export_calls"))
     assert response.status_code == 302
     assert response.headers["Location"].startswith(url_for("auth.login"))
 
@@ -310,7 +311,7 @@ def test_export_streams_in_batches(app, admin_client, make_number):
     start = datetime(2024, 3, 1, 15)
     # Three calls a second, so batches end inside runs of equal times and the id must break the tie.
     insert_calls([call_row(f"CA{i:032x}", number, start + timedelta(seconds=i // 3)) for i in range(total)])
-    url = url_for("pages.export_calls")
+    url = url_for("calls.export_calls")
     session_cookie = admin_client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     selects = []
 
@@ -341,7 +342,7 @@ def test_export_streams_in_batches(app, admin_client, make_number):
         sa.event.remove(db.engine, "before_cursor_execute", count_call_selects)
     assert seen["status"] == 200 and seen["streamed"] and seen["length"] is None
     assert seen["after_request"] == seen["after_header"] == 0, "calls were read before the body asked for them"
-    assert seen["header"].decode() == ",".join(call_log.EXPORT_HEADER) + "\r\n"
+    assert seen["header"].decode() == ",".join(call_log_views.EXPORT_HEADER) + "\r\n"
     assert seen["after_first_batch"] == 1, "the first rows should need one batch, not the whole export"
     # Five full batches, then one query that finds the end.
     assert len(selects) == total // call_log.EXPORT_BATCH_SIZE + 1

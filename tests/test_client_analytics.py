@@ -7,10 +7,10 @@ import pytest
 import sqlalchemy as sa
 from flask import url_for
 
-from phoneapp.analytics import ClientCallStats, DayCount, client_call_stats
-from phoneapp.call_status import call_outcome
+from phoneapp.domain.call_status import call_outcome
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord
+from phoneapp.services.client_stats import ClientCallStats, DayCount, client_call_stats
 from tests.pages_support import soup, text_of
 
 pytestmark = pytest.mark.usefixtures("request_context")
@@ -55,7 +55,7 @@ def add_call(number, started_at, outcome="answered", client=None, is_test=False)
 
 
 def analytics_of(admin_client, client):
-    page = soup(admin_client.get(url_for("pages.client_detail", client_id=client.id)))
+    page = soup(admin_client.get(url_for("clients.client_detail", client_id=client.id)))
     return page.find(id=f"client-{client.id}-analytics")
 
 

@@ -21,12 +21,12 @@ from schemathesis.specs.openapi.checks import (
 
 from phoneapp.extensions import db
 from phoneapp.jobs import enqueue
+from phoneapp.jobs.on_demand import start_test_call
 from phoneapp.models import WorkerHeartbeat, utcnow
 from phoneapp.sandbox.account import SandboxAccount
 from phoneapp.services import users
 from phoneapp.services.assignments import upsert_assignment
 from phoneapp.services.health import run_health_checks
-from phoneapp.services.test_calls import start_test_call
 from tests.jobs_support import run_queued_jobs
 
 OPERATION_IDS = (

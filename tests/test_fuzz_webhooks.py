@@ -23,12 +23,12 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from twilio.request_validator import RequestValidator
 
-from phoneapp.call_status import KNOWN_STATUSES, TERMINAL_STATUSES, status_rank
+from phoneapp.domain.call_status import KNOWN_STATUSES, TERMINAL_STATUSES, status_rank
+from phoneapp.domain.phones import is_dialable
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, TestCall
-from phoneapp.phones import is_dialable
 from phoneapp.services import users
-from phoneapp.services.routes import refresh_routing_cache
+from phoneapp.services.routing_table import refresh_routing_cache
 from tests.api_support import ApiClient
 from tests.conftest import PUBLIC_BASE_URL, TEST_DATABASE_URL, sign
 

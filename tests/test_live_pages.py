@@ -7,9 +7,9 @@ from flask import url_for
 
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, JobRun, PhoneAssignment, TestCall, utcnow
-from phoneapp.partials import CHANGES_OVERLAP
 from phoneapp.sandbox.account import SandboxAccount
 from phoneapp.services import assignments
+from phoneapp.web.numbers import CHANGES_OVERLAP
 from tests.jobs_support import run_queued_jobs
 from tests.pages_support import HX, card, csrf_headers, soup, text_of
 
@@ -33,9 +33,9 @@ def ring(signed_post, number, sid, dial_status=None):
 def dot(client, number, page="card"):
     """The card's colour, label and reason as a reader sees them, on its own or on the numbers page."""
     if page == "card":
-        found = soup(client.get(url_for("partials.number_card", number_id=number.id), headers=HX))
+        found = soup(client.get(url_for("numbers.number_card", number_id=number.id), headers=HX))
     else:
-        found = card(soup(client.get(url_for("pages.numbers"))), number)
+        found = card(soup(client.get(url_for("numbers.numbers"))), number)
     badge = found.find(class_="status")
     colour = next(name.removeprefix("status-") for name in badge["class"] if name != "status")
     return colour, text_of(badge.find(class_="status-label")), text_of(found.find(class_="status-line"))
@@ -43,12 +43,12 @@ def dot(client, number, page="card"):
 
 def press_test(client, number):
     """Test (dry check only) on the card, run by a worker; returns the card showing the finished test."""
-    response = client.post(url_for("partials.test_number", number_id=number.id), data={"live": "0"},
+    response = client.post(url_for("numbers.test_number", number_id=number.id), data={"live": "0"},
                            headers=csrf_headers(client))
     assert response.status_code == 200
     run_queued_jobs(client.application)
     test = db.session.scalars(sa.select(TestCall).order_by(TestCall.id.desc())).first()
-    return client.get(url_for("partials.number_card", number_id=number.id, test_call=test.id), headers=HX)
+    return client.get(url_for("numbers.number_card", number_id=number.id, test_call=test.id), headers=HX)
 
 
 def account_of(app):
@@ -84,7 +84,7 @@ def test_opening_the_numbers_page_queues_a_check_of_stale_numbers_and_shows_them
     assigned.last_verified_at = None if cause == "never verified" else (
         utcnow() - timedelta(seconds=app.config["VERIFY_MAX_AGE"] + 60))
     db.session.commit()
-    page = soup(admin_client.get(url_for("pages.numbers")))
+    page = soup(admin_client.get(url_for("numbers.numbers")))
     shown = card(page, assigned)
     assert text_of(shown.select_one(".verifying")) == "verifying…"
     assert text_of(shown.find(class_="status-line")) == "Verifying Twilio's configuration…"
@@ -92,7 +92,7 @@ def test_opening_the_numbers_page_queues_a_check_of_stale_numbers_and_shows_them
     assert [(run.name, run.status) for run in queued] == [("verify_some_numbers", "queued")]
     assert assigned.id in queued[0].args[0]
     # Opening the page again while the check waits queues nothing more.
-    admin_client.get(url_for("pages.numbers"))
+    admin_client.get(url_for("numbers.numbers"))
     assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRun)) == 1
     run_queued_jobs(app)
     assert dot(admin_client, assigned, page="numbers")[0] == "green"
@@ -135,7 +135,7 @@ def test_grey_when_switched_off(admin_client, assigned):
 
 
 def test_dots_never_rely_on_colour_alone(admin_client, assigned, sandbox_numbers):
-    page = soup(admin_client.get(url_for("pages.numbers")))
+    page = soup(admin_client.get(url_for("numbers.numbers")))
     for badge in page.select("article.number-card .status"):
         assert badge.find(class_="dot")["aria-hidden"] == "true"
         assert text_of(badge.find(class_="status-label"))
@@ -173,7 +173,7 @@ def test_test_button_names_what_is_wrong(app, admin_client, assigned):
 
 
 def test_test_button_without_htmx_flashes_the_results_on_the_number_page(admin_client, assigned):
-    response = admin_client.post(url_for("partials.test_number", number_id=assigned.id),
+    response = admin_client.post(url_for("numbers.test_number", number_id=assigned.id),
                                  data={"csrf_token": csrf_headers(admin_client)["X-CSRFToken"], "live": "0"})
     assert response.status_code == 303
     run_queued_jobs(admin_client.application)
@@ -184,13 +184,13 @@ def test_test_button_without_htmx_flashes_the_results_on_the_number_page(admin_c
 
 def changes(client, shown, since):
     """The page's poll, asking for changes after `since` (the server looks back an overlap further)."""
-    return soup(client.get(url_for("partials.number_changes", since=(since + CHANGES_OVERLAP).isoformat(),
+    return soup(client.get(url_for("numbers.number_changes", since=(since + CHANGES_OVERLAP).isoformat(),
                                    card=[number.id for number in shown]), headers=HX))
 
 
 def test_one_poll_brings_back_only_the_cards_that_changed(admin_client, assigned, sandbox_numbers, signed_post):
     quiet = sandbox_numbers[1]
-    page = soup(admin_client.get(url_for("pages.numbers")))
+    page = soup(admin_client.get(url_for("numbers.numbers")))
     # Opening the page queued checks of the never-verified numbers; changes from here on are what count.
     before = utcnow()
     poll = page.find(id="number-changes")
@@ -203,7 +203,7 @@ def test_one_poll_brings_back_only_the_cards_that_changed(admin_client, assigned
     assert [node["id"] for node in swapped] == [f"number-{assigned.id}", "status-counts"]
     assert text_of(swapped[0].find(class_="calls-today")) == "1"
     assert "Call in progress from (415) 555-0100" in text_of(swapped[0])
-    assert answer.find(id="number-changes")["hx-get"].startswith(url_for("partials.number_changes"))
+    assert answer.find(id="number-changes")["hx-get"].startswith(url_for("numbers.number_changes"))
 
     later = changes(admin_client, [assigned, quiet], utcnow())
     assert later.select("[hx-swap-oob]") == []
@@ -224,8 +224,8 @@ def test_dashboard_counts_failed_forwards_and_names_numbers_needing_attention(
     db.session.execute(sa.update(CallRecord).where(CallRecord.twilio_call_sid == old)
                        .values(started_at=utcnow() - timedelta(hours=25)))
     db.session.commit()
-    for response in (admin_client.get(url_for("pages.dashboard")),
-                     admin_client.get(url_for("partials.dashboard_live"), headers=HX)):
+    for response in (admin_client.get(url_for("dashboard.dashboard")),
+                     admin_client.get(url_for("dashboard.dashboard", fragment=True), headers=HX)):
         live = soup(response).find(id="dashboard-live")
         assert live["hx-trigger"] == "every 5s"
         figures = {node["data-figure"]: text_of(node) for node in live.select("[data-figure]")}
@@ -234,18 +234,18 @@ def test_dashboard_counts_failed_forwards_and_names_numbers_needing_attention(
         failed = live.find(id="failed-calls").find_parent("section")
         assert len(failed.select(".list-row")) == 1
         missed = db.session.scalar(sa.select(CallRecord.id).where(CallRecord.twilio_call_sid == "CA" + "2" * 32))
-        assert failed.find("a", href=url_for("pages.number_detail", number_id=assigned.id) + f"#call-{missed}")
+        assert failed.find("a", href=url_for("numbers.number_detail", number_id=assigned.id) + f"#call-{missed}")
         attention = live.find(id="attention").find_parent("section")
         named = [text_of(row.find("a")) for row in attention.select(".list-row")]
         assert named == ["(415) 555-0102", "(415) 555-0103", "(415) 555-0104"]
 
 
 @pytest.mark.parametrize("endpoint, values, root", [
-    ("partials.dashboard_live", {}, "dashboard-live"),
-    ("partials.recent_calls_list", {}, "recent-calls"),
-    ("partials.status_counts", {}, "status-counts"),
-    ("partials.number_changes", {}, "number-changes"),
-    ("partials.calls_table", {}, "calls-table"),
+    ("dashboard.dashboard", {"fragment": True}, "dashboard-live"),
+    ("dashboard.recent_calls_list", {}, "recent-calls"),
+    ("numbers.status_counts", {}, "status-counts"),
+    ("numbers.number_changes", {}, "number-changes"),
+    ("calls.calls", {"fragment": True}, "calls-table"),
 ])
 @pytest.mark.parametrize("headers", [HX, {}], ids=["htmx", "direct"])
 def test_live_partials_answer_with_and_without_htmx(admin_client, assigned, endpoint, values, root, headers):
@@ -258,7 +258,7 @@ def test_live_partials_answer_with_and_without_htmx(admin_client, assigned, endp
 
 def test_numbers_page_filters_by_status_and_search_and_pages(admin_client, assigned, sandbox_numbers):
     def shown(**args):
-        page = soup(admin_client.get(url_for("pages.numbers", **args)))
+        page = soup(admin_client.get(url_for("numbers.numbers", **args)))
         return [int(node["value"]) for node in page.select(".number-card > input[name=card]")]
 
     assert shown(status="forwarding") == [assigned.id]
@@ -309,14 +309,14 @@ def test_pages_take_the_same_number_of_queries_for_5_and_200_numbers(admin_clien
     small, large = make_client(name="Small"), make_client(name="Large", phone="+14155550142")
     seed_numbers_with_calls(small, 5, start=0)
     pages = {
-        "numbers": url_for("pages.numbers"),
-        "dashboard": url_for("pages.dashboard"),
-        "client": url_for("pages.client_detail", client_id=small.id),
-        "dashboard partial": url_for("partials.dashboard_live"),
+        "numbers": url_for("numbers.numbers"),
+        "dashboard": url_for("dashboard.dashboard"),
+        "client": url_for("clients.client_detail", client_id=small.id),
+        "dashboard partial": url_for("dashboard.dashboard", fragment=True),
     }
     few = {name: statements_to_render(admin_client, url) for name, url in pages.items()}
     seed_numbers_with_calls(large, 195, start=5)
-    pages["client"] = url_for("pages.client_detail", client_id=large.id)
+    pages["client"] = url_for("clients.client_detail", client_id=large.id)
     many = {name: statements_to_render(admin_client, url) for name, url in pages.items()}
     assert many == few
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PhoneAssignment)) == 200
@@ -328,6 +328,6 @@ def test_test_results_stay_on_the_card_until_it_refreshes_itself(admin_client, a
     assert shown.find("input", {"name": "card"}) is None
     # ...and back to the plain card, rejoining the poll, after a while.
     assert shown["hx-trigger"] == "load delay:30s"
-    assert shown["hx-get"] == url_for("partials.number_card", number_id=assigned.id)
+    assert shown["hx-get"] == url_for("numbers.number_card", number_id=assigned.id)
     plain = soup(admin_client.get(shown["hx-get"], headers=HX)).find(id=f"number-{assigned.id}")
     assert plain.find("input", {"name": "card"})["value"] == str(assigned.id) and not plain.select(".check-step")

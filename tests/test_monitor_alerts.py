@@ -12,7 +12,7 @@ from phoneapp.models import Alert, ImportedMonitorAlert
 from phoneapp.sandbox.account import SandboxAccount, iso8601, new_sid
 from phoneapp.services.monitor_alerts import import_monitor_alerts, is_webhook_error
 from phoneapp.services.twilio_account import twilio
-from phoneapp.twilio_gateway import TwilioError
+from phoneapp.twilio.gateway import TwilioError
 from tests import fake_twilio
 from tests.conftest import PUBLIC_BASE_URL, make_app
 from tests.pages_support import card, soup, text_of
@@ -125,7 +125,7 @@ def test_an_alert_on_the_older_per_client_url_finds_the_clients_only_number(app,
 
 def test_the_number_turns_red_with_twilios_reason(admin_client, account, assigned, signed_post, request_context):
     def dot():
-        found = card(soup(admin_client.get(url_for("pages.numbers"))), assigned)
+        found = card(soup(admin_client.get(url_for("numbers.numbers"))), assigned)
         badge = found.find(class_="status")
         return [name for name in badge["class"] if name != "status"], text_of(found.find(class_="status-line"))
 

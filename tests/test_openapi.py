@@ -12,13 +12,12 @@ from referencing.jsonschema import DRAFT202012
 
 from phoneapp.api.openapi import openapi_document
 from phoneapp.extensions import db
-from phoneapp.jobs import enqueue
+from phoneapp.jobs import enqueue, on_demand
 from phoneapp.models import WorkerHeartbeat, utcnow
 from phoneapp.sandbox.account import SandboxAccount
-from phoneapp.services import test_calls
 from phoneapp.services.assignments import upsert_assignment
 from phoneapp.services.health import run_health_checks
-from phoneapp.twilio_gateway import gateway_for
+from phoneapp.services.twilio_account import gateway_for
 from tests.api_support import ApiClient
 from tests.fake_twilio import unreachable_twilio
 from tests.jobs_support import run_queued_jobs
@@ -364,7 +363,7 @@ def start_test_call(check, env):
 
 def get_test_call(check, env):
     number = assigned_sandbox_number(env)
-    test = test_calls.start_test_call(number)
+    test = on_demand.start_test_call(number)
     run_queued_jobs(env.app)
     values = {"test_call_id": test.id}
     assert check(200, values).get_json()["step"] == "answered"

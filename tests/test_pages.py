@@ -17,8 +17,8 @@ from tests.pages_support import HX, card, csrf_headers, form_token, soup, text_o
 pytestmark = pytest.mark.usefixtures("request_context")
 
 PAGES = [
-    ("pages.dashboard", {}), ("pages.numbers", {}), ("pages.clients", {}), ("pages.calls", {}),
-    ("partials.calls_table", {}), ("partials.recent_calls_list", {}),
+    ("dashboard.dashboard", {}), ("numbers.numbers", {}), ("clients.clients", {}), ("calls.calls", {}),
+    ("calls.calls", {"fragment": True}), ("dashboard.recent_calls_list", {}),
 ]
 
 
@@ -36,15 +36,15 @@ def test_pages_need_login(client, endpoint, values):
 
 def test_number_pages_need_login(client, make_number):
     number = make_number()
-    for url in (url_for("pages.number_detail", number_id=number.id),
-                url_for("partials.number_card", number_id=number.id)):
+    for url in (url_for("numbers.number_detail", number_id=number.id),
+                url_for("numbers.number_card", number_id=number.id)):
         assert client.get(url).status_code == 302
         assert client.get(url, headers=HX).status_code == 401
-    assert client.post(url_for("partials.update_number", number_id=number.id), headers=HX).status_code in (400, 401)
+    assert client.post(url_for("numbers.update_number", number_id=number.id), headers=HX).status_code in (400, 401)
 
 
 def test_layout_has_nav_user_logout_csrf_and_sandbox_banner(admin_client):
-    page = soup(admin_client.get(url_for("pages.dashboard")))
+    page = soup(admin_client.get(url_for("dashboard.dashboard")))
     nav = page.find("nav", class_="mainnav")
     assert [a.get_text(strip=True) for a in nav.find_all("a")] == ["Dashboard", "Phone numbers", "Clients", "Call log",
                                                             "Alerts", "Health", "Users"]
@@ -57,7 +57,7 @@ def test_layout_has_nav_user_logout_csrf_and_sandbox_banner(admin_client):
 
 
 def test_numbers_page_shows_a_card_per_number_with_label_and_reason(admin_client, assigned, sandbox_numbers):
-    page = soup(admin_client.get(url_for("pages.numbers")))
+    page = soup(admin_client.get(url_for("numbers.numbers")))
     cards = page.select("article.number-card")
     assert len(cards) == 4
 
@@ -71,14 +71,14 @@ def test_numbers_page_shows_a_card_per_number_with_label_and_reason(admin_client
     pending = card(page, sandbox_numbers[1])
     assert text_of(pending.find(class_="status-label")) == "Pending setup"
     assert text_of(pending.find(class_="status-line")) == "Not assigned to a client yet"
-    assert pending.find("form", {"hx-post": url_for("partials.simulate_call", number_id=sandbox_numbers[1].id)})
+    assert pending.find("form", {"hx-post": url_for("numbers.simulate_call", number_id=sandbox_numbers[1].id)})
 
 
 def test_card_shows_red_reason_from_an_open_error_alert(admin_client, assigned):
     raise_alert("webhook_errors", f"number:{assigned.id}", "Twilio reported webhook errors (11200)",
                 severity="error", phone_assignment_id=assigned.id)
     db.session.commit()
-    found = card(soup(admin_client.get(url_for("pages.numbers"))), assigned)
+    found = card(soup(admin_client.get(url_for("numbers.numbers"))), assigned)
     assert text_of(found.find(class_="status-label")) == "Error"
     assert text_of(found.find(class_="status-line")) == "Twilio reported webhook errors (11200)"
 
@@ -86,12 +86,12 @@ def test_card_shows_red_reason_from_an_open_error_alert(admin_client, assigned):
 def test_assign_through_the_htmx_form_changes_the_card_and_is_audited(admin_client, sandbox_numbers, make_client):
     acme = make_client()
     number = sandbox_numbers[1]
-    form = soup(admin_client.get(url_for("partials.edit_number", number_id=number.id), headers=HX))
+    form = soup(admin_client.get(url_for("numbers.edit_number", fragment=True, number_id=number.id), headers=HX))
     assert form.find("article")["id"] == f"number-{number.id}"
     options = [o.get_text(strip=True) for o in form.find("select", {"name": "client_id"}).find_all("option")]
     assert options[0] == "— not assigned —" and any("Acme Plumbing" in o for o in options)
 
-    response = admin_client.post(url_for("partials.update_number", number_id=number.id),
+    response = admin_client.post(url_for("numbers.update_number", number_id=number.id),
                                  data={"client_id": str(acme.id), "forward_to_number": "", "friendly_name": "Ads"},
                                  headers=csrf_headers(admin_client))
     assert response.status_code == 200
@@ -100,7 +100,7 @@ def test_assign_through_the_htmx_form_changes_the_card_and_is_audited(admin_clie
     assert "Acme Plumbing" in text_of(fresh)
     assert text_of(fresh.find(class_="status-label")) == "Forwarding"
     assert response.headers["HX-Trigger"] == "numbers-changed"
-    counts = soup(admin_client.get(url_for("partials.status_counts"), headers=HX))
+    counts = soup(admin_client.get(url_for("numbers.status_counts"), headers=HX))
     assert text_of(counts.find(attrs={"data-colour": "green"})) == "1"
 
     db.session.refresh(number)
@@ -115,7 +115,7 @@ def test_assignment_is_kept_when_twilio_cannot_be_pointed_here(app, admin_client
     acme = make_client()
     number = sandbox_numbers[2]
     SandboxAccount.open(app.config["SANDBOX_STATE_PATH"]).remove_number(number.twilio_sid)
-    response = admin_client.post(url_for("partials.update_number", number_id=number.id),
+    response = admin_client.post(url_for("numbers.update_number", number_id=number.id),
                                  data={"client_id": str(acme.id), "forward_to_number": "", "friendly_name": ""},
                                  headers=csrf_headers(admin_client))
     assert response.status_code == 200
@@ -127,7 +127,7 @@ def test_assignment_is_kept_when_twilio_cannot_be_pointed_here(app, admin_client
 
 def test_change_target_then_unassign(admin_client, assigned):
     headers = csrf_headers(admin_client)
-    url = url_for("partials.update_number", number_id=assigned.id)
+    url = url_for("numbers.update_number", number_id=assigned.id)
     response = admin_client.post(url, data={"client_id": str(assigned.client_id), "forward_to_number": "415 555 0166",
                                             "friendly_name": ""}, headers=headers)
     assert response.status_code == 200
@@ -145,7 +145,7 @@ def test_change_target_then_unassign(admin_client, assigned):
 
 def test_bad_forward_number_shows_the_reason_and_changes_nothing(admin_client, assigned):
     events_before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
-    response = admin_client.post(url_for("partials.update_number", number_id=assigned.id),
+    response = admin_client.post(url_for("numbers.update_number", number_id=assigned.id),
                                  data={"client_id": str(assigned.client_id), "forward_to_number": "12",
                                        "friendly_name": ""},
                                  headers=csrf_headers(admin_client))
@@ -161,7 +161,7 @@ def test_bad_forward_number_shows_the_reason_and_changes_nothing(admin_client, a
 
 
 def test_htmx_post_without_csrf_token_is_refused(admin_client, assigned):
-    response = admin_client.post(url_for("partials.update_number", number_id=assigned.id),
+    response = admin_client.post(url_for("numbers.update_number", number_id=assigned.id),
                                  data={"client_id": "", "forward_to_number": "", "friendly_name": ""}, headers=HX)
     assert response.status_code == 400
     db.session.expire_all()
@@ -170,7 +170,7 @@ def test_htmx_post_without_csrf_token_is_refused(admin_client, assigned):
 
 def test_deactivate_and_activate(admin_client, assigned):
     headers = csrf_headers(admin_client)
-    url = url_for("partials.set_number_active", number_id=assigned.id)
+    url = url_for("numbers.set_number_active", number_id=assigned.id)
     off = soup(admin_client.post(url, data={"is_active": "false"}, headers=headers))
     assert text_of(off.find(class_="status-label")) == "Inactive"
     assert off.find("button", string="Activate")
@@ -181,12 +181,12 @@ def test_deactivate_and_activate(admin_client, assigned):
 
 
 def test_plain_form_posts_redirect_with_303(admin_client, assigned):
-    token = form_token(admin_client, "pages.edit_number", number_id=assigned.id)
-    response = admin_client.post(url_for("partials.set_number_active", number_id=assigned.id),
+    token = form_token(admin_client, "numbers.edit_number", number_id=assigned.id)
+    response = admin_client.post(url_for("numbers.set_number_active", number_id=assigned.id),
                                  data={"is_active": "false", "csrf_token": token})
     assert response.status_code == 303
-    assert response.headers["Location"] == url_for("pages.number_detail", number_id=assigned.id)
-    bad = admin_client.post(url_for("partials.update_number", number_id=assigned.id),
+    assert response.headers["Location"] == url_for("numbers.number_detail", number_id=assigned.id)
+    bad = admin_client.post(url_for("numbers.update_number", number_id=assigned.id),
                             data={"client_id": "", "forward_to_number": "nope", "friendly_name": "",
                                   "csrf_token": token})
     assert bad.status_code == 422
@@ -194,7 +194,7 @@ def test_plain_form_posts_redirect_with_303(admin_client, assigned):
 
 
 def test_simulate_a_call_from_the_card(admin_client, assigned):
-    response = admin_client.post(url_for("partials.simulate_call", number_id=assigned.id),
+    response = admin_client.post(url_for("numbers.simulate_call", number_id=assigned.id),
                                  data={"outcome": "busy"}, headers=csrf_headers(admin_client))
     assert response.status_code == 200
     fresh = soup(response).find("article")
@@ -209,14 +209,14 @@ def test_simulate_a_call_from_the_card(admin_client, assigned):
             break
         time.sleep(0.1)
     assert record is not None and record.dial_status == "busy"
-    done = soup(admin_client.get(url_for("partials.number_card", number_id=assigned.id)))
+    done = soup(admin_client.get(url_for("numbers.number_card", number_id=assigned.id)))
     assert not done.find("article").has_attr("hx-trigger")
     assert text_of(done.find(class_="calls-today")) == "1"
 
 
 def test_number_detail_shows_config_history_and_audit(admin_client, assigned):
     place_simulated_call(assigned.phone_number, outcome="answered", background=False, pace=0)
-    page = soup(admin_client.get(url_for("pages.number_detail", number_id=assigned.id)))
+    page = soup(admin_client.get(url_for("numbers.number_detail", number_id=assigned.id)))
     assert card(page, assigned) is not None
     assert "https://calls.example.test/twilio/voice" in text_of(page)
     assert len(page.select("#calls-table tbody tr")) == 1
@@ -226,8 +226,10 @@ def test_number_detail_shows_config_history_and_audit(admin_client, assigned):
 
 
 def partial_urls(number):
-    return [url_for("partials.number_card", number_id=number.id), url_for("partials.edit_number", number_id=number.id),
-            url_for("partials.calls_table"), url_for("partials.recent_calls_list"), url_for("partials.status_counts")]
+    return [url_for("numbers.number_card", number_id=number.id),
+            url_for("numbers.edit_number", fragment=True, number_id=number.id),
+            url_for("calls.calls", fragment=True), url_for("dashboard.recent_calls_list"),
+            url_for("numbers.status_counts")]
 
 
 @pytest.mark.parametrize("headers", [HX, {}], ids=["htmx", "direct"])
@@ -242,8 +244,8 @@ def test_partials_answer_with_and_without_htmx(admin_client, assigned, headers):
 
 
 def test_staff_can_use_the_pages(staff_client, assigned):
-    assert staff_client.get(url_for("pages.numbers")).status_code == 200
-    response = staff_client.post(url_for("partials.set_number_active", number_id=assigned.id),
+    assert staff_client.get(url_for("numbers.numbers")).status_code == 200
+    response = staff_client.post(url_for("numbers.set_number_active", number_id=assigned.id),
                                  data={"is_active": "false"}, headers=csrf_headers(staff_client))
     assert response.status_code == 200
     event = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "deactivate")).one()
@@ -251,8 +253,8 @@ def test_staff_can_use_the_pages(staff_client, assigned):
 
 
 def test_unknown_number_is_404(admin_client):
-    assert admin_client.get(url_for("pages.number_detail", number_id=999)).status_code == 404
-    response = admin_client.get(url_for("partials.number_card", number_id=999), headers=HX)
+    assert admin_client.get(url_for("numbers.number_detail", number_id=999)).status_code == 404
+    response = admin_client.get(url_for("numbers.number_card", number_id=999), headers=HX)
     assert response.status_code == 404 and soup(response).find(class_="fragment-error")
 
 
@@ -265,10 +267,10 @@ def test_no_simulated_calls_with_a_real_twilio_account(tmp_path):
         db.session.commit()
         browser = real.test_client()
         assert login(browser, *ADMIN).status_code == 303
-        page = soup(browser.get(url_for("pages.numbers")))
+        page = soup(browser.get(url_for("numbers.numbers")))
         assert page.find(class_="sandbox-banner") is None
         assert card(page, number) is not None and card(page, number).find("form", class_="simulate") is None
-        response = browser.post(url_for("partials.simulate_call", number_id=number.id), headers=csrf_headers(browser))
+        response = browser.post(url_for("numbers.simulate_call", number_id=number.id), headers=csrf_headers(browser))
         assert response.status_code == 404
         db.session.remove()
         db.engine.dispose()

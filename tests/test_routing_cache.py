@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 from phoneapp import create_app
 from phoneapp.extensions import db
 from phoneapp.services import assignments, clients
-from phoneapp.services.routes import refresh_routing_cache, routing_cache
+from phoneapp.services.routing_table import refresh_routing_cache, routing_cache
 from tests.conftest import base_environ, make_app, sign
 from tests.test_webhooks import TRACKING, voice_params
 

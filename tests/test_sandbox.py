@@ -13,7 +13,8 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from phoneapp.sandbox import SandboxAccount, deliver, http_transport, simulate_inbound_call, wsgi_transport
+from phoneapp.sandbox import SandboxAccount, simulate_inbound_call
+from phoneapp.twilio.signed_requests import deliver, http_transport, wsgi_transport
 
 PUBLIC = "https://calls.example.com"
 TARGET = "+14155559876"

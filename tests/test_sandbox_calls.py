@@ -1,7 +1,7 @@
 """Sandbox mode end to end: simulated Twilio calls through phoneapp's real, signed webhook routes."""
 import sqlalchemy as sa
 
-from phoneapp.call_status import call_outcome
+from phoneapp.domain.call_status import call_outcome
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, PhoneAssignment
 from phoneapp.sandbox.account import SandboxAccount

@@ -108,7 +108,7 @@ def test_an_unexpected_error_still_carries_the_headers(app, admin_client, monkey
     def broken():
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(app.view_functions, "pages.dashboard", broken)
+    monkeypatch.setitem(app.view_functions, "dashboard.dashboard", broken)
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
     response = admin_client.get("/")
     assert response.status_code == 500
@@ -161,16 +161,16 @@ def test_session_cookie_flags_follow_public_base_url_not_the_headers_library(tmp
     assert http_app.config["SESSION_COOKIE_SECURE"] is False
 
 
-MAIN_PAGES = ("pages.dashboard", "pages.numbers", "pages.clients", "pages.calls", "alerts.index", "health.index",
-              "users_admin.index")
+MAIN_PAGES = ("dashboard.dashboard", "numbers.numbers", "clients.clients", "calls.calls", "alerts.index",
+              "health.index", "users.index")
 
 
 def test_pages_need_nothing_the_policy_refuses(app, admin_client, number, request_context):
     """No inline script, style or event handler, nothing from elsewhere: the browser test sees it run."""
     urls = [url_for(endpoint) for endpoint in MAIN_PAGES]
-    urls += [url_for("pages.number_detail", number_id=number.id),
-             url_for("pages.client_detail", client_id=number.client_id),
-             url_for("users_admin.detail", user_id=db.session.scalars(sa.select(User.id)).first())]
+    urls += [url_for("numbers.number_detail", number_id=number.id),
+             url_for("clients.client_detail", client_id=number.client_id),
+             url_for("users.detail", user_id=db.session.scalars(sa.select(User.id)).first())]
     pages = {url: admin_client.get(url) for url in urls}
     pages["/login"] = app.test_client().get("/login")
     for url, response in pages.items():
@@ -277,10 +277,12 @@ def test_multipart_forms_are_bounded_per_field_and_in_parts(app, admin_client, f
 def writing_routes(app, ids):
     """(method, path) of every route that takes a body, with the ids its rule needs."""
     for rule in app.url_map.iter_rules():
-        missing = set(rule.arguments) - set(ids)
+        # A page and its fragment share a view; `fragment` is the rule's default, not a part of its path.
+        in_path = set(rule.arguments) - set(rule.defaults or {})
+        missing = in_path - set(ids)
         assert not missing, f"{rule.rule}: give the test an id for {missing}"
         for method in sorted(rule.methods - {"GET", "HEAD", "OPTIONS"}):
-            yield method, url_for(rule.endpoint, **{name: ids[name] for name in rule.arguments})
+            yield method, url_for(rule.endpoint, **{name: ids[name] for name in in_path}, **(rule.defaults or {}))
 
 
 def test_every_route_refuses_an_oversized_body_with_413_and_writes_nothing(app, admin_client, admin, staff,
@@ -428,9 +430,12 @@ def every_get_url(app, ids):
         for rule in app.url_map.iter_rules():
             if "GET" not in rule.methods:
                 continue
-            missing = set(rule.arguments) - set(ids)
+            # Each rule's own defaults, so a page and its fragment (one view) are both visited.
+            in_path = set(rule.arguments) - set(rule.defaults or {})
+            missing = in_path - set(ids)
             assert not missing, f"{rule.rule}: give the test an id for {missing}"
-            urls.append((rule.endpoint, url_for(rule.endpoint, **{name: ids[name] for name in rule.arguments})))
+            urls.append((rule.endpoint, url_for(rule.endpoint, **{name: ids[name] for name in in_path},
+                                                **(rule.defaults or {}))))
     return urls
 
 
@@ -451,7 +456,7 @@ def test_no_page_fragment_or_api_answer_shows_a_secret(production):
         else:
             # buffered: a streamed body (the CSV export) is read in its request's own context, as a server does.
             responses = {"page": browser.get(url, buffered=True)}
-        if endpoint == "partials.number_changes":
+        if endpoint == "numbers.number_changes":
             responses["with cards"] = browser.get(url, query_string={"card": ids["number_id"]}, headers=HX)
         for how, response in responses.items():
             expected = (302,) if endpoint == "auth.login" else (200, 503)

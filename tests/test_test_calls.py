@@ -4,11 +4,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from phoneapp.analytics import client_call_stats
 from phoneapp.extensions import db
+from phoneapp.jobs import on_demand
 from phoneapp.models import CallRecord, JobRun, TestCall, utcnow
 from phoneapp.sandbox.account import SandboxAccount
-from phoneapp.services import test_calls
+from phoneapp.services import call_tests
+from phoneapp.services.client_stats import client_call_stats
 from tests.jobs_support import run_queued_jobs
 from tests.pages_support import HX, csrf_headers, soup, text_of
 
@@ -30,7 +31,7 @@ def finished(test_id):
 
 
 def test_a_live_test_call_on_an_assigned_number_is_answered_with_every_step_recorded(app, assigned, admin):
-    test = test_calls.start_test_call(assigned, admin)
+    test = on_demand.start_test_call(assigned, admin)
     assert (test.step, test.result) == ("queued", None)
     run_queued_jobs(app)
 
@@ -54,7 +55,7 @@ def test_a_live_test_call_on_an_assigned_number_is_answered_with_every_step_reco
 
 def test_a_target_that_does_not_answer_ends_the_test_no_answer(app, assigned, account, admin):
     account.set_target_behaviour(assigned.client.phone, "no-answer")
-    test = test_calls.start_test_call(assigned, admin)
+    test = on_demand.start_test_call(assigned, admin)
     run_queued_jobs(app)
     test = finished(test.id)
     assert (test.step, test.result) == ("no-answer", "failed")
@@ -64,14 +65,14 @@ def test_a_target_that_does_not_answer_ends_the_test_no_answer(app, assigned, ac
 
 def test_a_busy_target_ends_the_test_busy(app, assigned, account, admin):
     account.set_target_behaviour(assigned.client.phone, "busy")
-    test = test_calls.start_test_call(assigned, admin)
+    test = on_demand.start_test_call(assigned, admin)
     run_queued_jobs(app)
     assert finished(test.id).step == "busy"
 
 
 def test_a_failing_dry_check_places_no_call(app, assigned, account, admin):
     account.update_number(assigned.twilio_sid, voice_url="https://elsewhere.example/voice")
-    test = test_calls.start_test_call(assigned, admin)
+    test = on_demand.start_test_call(assigned, admin)
     run_queued_jobs(app)
     test = finished(test.id)
     assert (test.step, test.result) == ("failed", "failed")
@@ -81,7 +82,7 @@ def test_a_failing_dry_check_places_no_call(app, assigned, account, admin):
 
 
 def test_a_dry_check_only_test_ends_checked(app, assigned, account, admin):
-    test = test_calls.start_test_call(assigned, admin, live=False)
+    test = on_demand.start_test_call(assigned, admin, live=False)
     run_queued_jobs(app)
     test = finished(test.id)
     assert (test.step, test.result) == ("checked", "passed")
@@ -89,13 +90,13 @@ def test_a_dry_check_only_test_ends_checked(app, assigned, account, admin):
 
 
 def test_a_test_nobody_runs_times_out_and_none_stays_pending(app, assigned, admin):
-    waiting = test_calls.start_test_call(assigned, admin)
-    half_way = test_calls.start_test_call(assigned, admin)
-    test_calls.advance(half_way, "calling", None, "Calling")
+    waiting = on_demand.start_test_call(assigned, admin)
+    half_way = on_demand.start_test_call(assigned, admin)
+    call_tests.advance(half_way, "calling", None, "Calling")
     past = utcnow() - timedelta(seconds=1)
     db.session.execute(sa.update(TestCall).values(deadline_at=past))
     db.session.commit()
-    assert test_calls.expire_overdue_test_calls() == 2
+    assert call_tests.expire_overdue_test_calls() == 2
     waiting, half_way = finished(waiting.id), finished(half_way.id)
     assert (waiting.step, waiting.result) == ("timed out", "failed")
     assert "worker" in waiting.detail
@@ -105,7 +106,7 @@ def test_a_test_nobody_runs_times_out_and_none_stays_pending(app, assigned, admi
 
 
 def test_late_callbacks_never_move_a_finished_test(app, assigned, admin, signed_post):
-    test = test_calls.start_test_call(assigned, admin)
+    test = on_demand.start_test_call(assigned, admin)
     run_queued_jobs(app)
     test = finished(test.id)
     before = list(test.steps)
@@ -118,7 +119,7 @@ def test_late_callbacks_never_move_a_finished_test(app, assigned, admin, signed_
 
 
 def test_the_test_callback_is_signed(app, assigned, admin, client):
-    test = test_calls.start_test_call(assigned, admin)
+    test = on_demand.start_test_call(assigned, admin)
     response = client.post(f"/twilio/test-call-status?test_call={test.id}",
                            data={"CallSid": "CA1", "CallStatus": "failed"})
     assert response.status_code == 403

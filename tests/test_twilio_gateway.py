@@ -9,14 +9,14 @@ import pytest
 import requests
 
 from phoneapp.sandbox.account import SandboxAccount
-from phoneapp.twilio_gateway import (
+from phoneapp.sandbox.http_client import SandboxHttpClient
+from phoneapp.services.twilio_account import gateway_for
+from phoneapp.twilio.gateway import (
     HostRewritingHttpClient,
     NumberConfig,
     NumberNotFound,
-    SandboxHttpClient,
     TwilioError,
     TwilioGateway,
-    gateway_for,
 )
 from tests.fake_twilio import running_fake_twilio
 

@@ -5,13 +5,13 @@ import sqlalchemy as sa
 
 from phoneapp.extensions import db
 from phoneapp.models import Alert, AuditEvent, Client, PhoneAssignment, utcnow
-from phoneapp.public_urls import expected_webhooks
 from phoneapp.sandbox.account import SandboxAccount
 from phoneapp.services.assignments import sync_numbers
-from phoneapp.services.statuses import number_statuses
+from phoneapp.services.number_statuses import number_statuses
 from phoneapp.services.twilio_account import twilio
 from phoneapp.services.verification import verify_number, verify_numbers
-from phoneapp.twilio_gateway import TwilioError
+from phoneapp.twilio.gateway import TwilioError
+from phoneapp.twilio.public_urls import expected_webhooks
 from tests import fake_twilio
 from tests.conftest import PUBLIC_BASE_URL, make_app
 

@@ -12,7 +12,7 @@ from phoneapp.extensions import db
 from phoneapp.models import CallRecord
 from phoneapp.services.health import current_health
 from phoneapp.services.webhook_events import webhook_log, write_orphaned_webhooks
-from phoneapp.webhook_log import WebhookLog
+from phoneapp.services.webhook_log import WebhookLog
 from tests.conftest import base_environ, make_app
 from tests.test_routing_cache import down_app, post_signed, setup_routing
 from tests.test_webhooks import TRACKING, voice_params
@@ -228,7 +228,7 @@ def test_a_batch_of_failed_forwards_raises_one_alert_and_an_answer_resolves_it(t
 def test_concurrent_appends_while_writing_and_rotating_are_written_exactly_once(tmp_path, monkeypatch):
     import threading
 
-    from phoneapp import webhook_log as log_module
+    from phoneapp.services import webhook_log as log_module
 
     # Small segments, so the writer rotates many times under the appending threads.
     monkeypatch.setattr(log_module, "ROTATE_BYTES", 2048)

@@ -13,6 +13,11 @@ register_error_handlers(bp)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def acting_user():
+    """Who the audit trail names for this request's changes: the session's or the token's user."""
+    return current_user._get_current_object()
+
+
 def is_bearer_request():
     """True when the user came from an Authorization header rather than the session cookie."""
     return bool(request.environ.get("phoneapp.bearer"))

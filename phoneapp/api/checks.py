@@ -8,11 +8,10 @@ from phoneapp.api.numbers import number_or_404, one_number_json
 from phoneapp.api.queries import row_or_404
 from phoneapp.api.schemas import ID, TIME, _object, nullable, ref
 from phoneapp.api.serializers import iso
-from phoneapp.jobs import QueueUnavailable
+from phoneapp.domain.call_test_steps import FINAL_STEPS, PROGRESS_STEPS
+from phoneapp.jobs import QueueUnavailable, on_demand
 from phoneapp.models import JobRun, TestCall
-from phoneapp.services import test_calls
-from phoneapp.services.verify_queue import queue_verification
-from phoneapp.test_call_steps import FINAL_STEPS, PROGRESS_STEPS
+from phoneapp.services import call_tests
 
 TEST_CALL_BODY = {"live": boolean()}
 JOB_STATUSES = ("queued", "running", "retrying", "succeeded", "failed")
@@ -69,7 +68,7 @@ def verify_number(number_id):
     """Queue a check of the number's Twilio configuration (fixed when AUTO_FIX_WEBHOOKS is on); 202."""
     number = number_or_404(number_id)
     try:
-        run = queue_verification([number])
+        run = on_demand.queue_verification([number])
     except QueueUnavailable as exc:
         raise ApiError(503, str(exc)) from None
     return {"job": job_json(run), "phone_assignment": one_number_json(number)}, 202
@@ -86,7 +85,7 @@ def start_test_call(number_id):
     """Queue a test: the dry check and, unless `live` is false, a live call; 202 with the test to poll."""
     number = number_or_404(number_id)
     data = check_body(json_body(allow_empty=True), TEST_CALL_BODY)
-    test = test_calls.start_test_call(number, current_user, live=data.get("live", True) is not False)
+    test = on_demand.start_test_call(number, current_user, live=data.get("live", True) is not False)
     if test.finished_at is not None and test.step == "failed" and test.detail.startswith("Could not start"):
         raise ApiError(503, test.detail, {"test_call": test_call_json(test)})
     return test_call_json(test), 202
@@ -96,5 +95,5 @@ def start_test_call(number_id):
 def get_test_call(test_call_id):
     """A test call's progress, step by step; one past its deadline is reported timed out."""
     test = row_or_404(TestCall, test_call_id, "test call")
-    test_calls.expire_if_overdue(test)
+    call_tests.expire_if_overdue(test)
     return test_call_json(test)

@@ -2,7 +2,7 @@
 import sqlalchemy as sa
 from flask import current_app, url_for
 
-from phoneapp.api.blueprint import bp
+from phoneapp.api.blueprint import acting_user, bp
 from phoneapp.api.inputs import PAGE_ARGS, QueryArgs, boolean, check_body, json_body, text
 from phoneapp.api.queries import paginate, row_or_404
 from phoneapp.api.serializers import client_json, page_json
@@ -40,7 +40,7 @@ def list_clients():
 def create_client_view():
     """Create a client."""
     data = check_body(json_body(), CLIENT_BODY, required=("name", "phone"))
-    client = create_client(data, current_app.config["PHONE_REGION"])
+    client = create_client(data, current_app.config["PHONE_REGION"], actor=acting_user())
     return client_json(client), 201, {"Location": url_for("api.get_client", client_id=client.id)}
 
 
@@ -55,11 +55,11 @@ def update_client_view(client_id):
     """Change any of a client's fields; its numbers follow a new phone at once."""
     client = client_or_404(client_id)
     data = check_body(json_body(), CLIENT_BODY)
-    return client_json(update_client(client, data, current_app.config["PHONE_REGION"]))
+    return client_json(update_client(client, data, current_app.config["PHONE_REGION"], actor=acting_user()))
 
 
 @bp.delete("/clients/<int:client_id>")
 def delete_client_view(client_id):
     """Delete a client; its numbers become unassigned and their call history stays."""
-    delete_client(client_or_404(client_id))
+    delete_client(client_or_404(client_id), actor=acting_user())
     return "", 204

@@ -2,13 +2,13 @@
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from phoneapp.api.blueprint import bp
+from phoneapp.api.blueprint import acting_user, bp
 from phoneapp.api.inputs import PAGE_ARGS, QueryArgs, boolean, check_body, json_body, record_id, text
 from phoneapp.api.queries import paginate, row_or_404
 from phoneapp.api.serializers import assignment_json, assignments_json, page_json
 from phoneapp.models import PhoneAssignment
 from phoneapp.services.assignments import point_twilio_here, release_assignment, update_assignment, upsert_assignment
-from phoneapp.services.statuses import number_statuses
+from phoneapp.services.number_statuses import number_statuses
 
 UPDATE_BODY = {
     "client_id": record_id(nullable=True),
@@ -56,7 +56,7 @@ def list_numbers():
 def upsert_number():
     """Create or update the assignment of a Twilio number by its SID and point its webhooks here."""
     data = check_body(json_body(), UPSERT_BODY, required=("twilio_sid",))
-    number, _created = upsert_assignment(_editable(data))
+    number, _created = upsert_assignment(_editable(data), actor=acting_user())
     # Always 200: the same body twice is the same state, so both answers are alike.
     return one_number_json(number)
 
@@ -72,13 +72,13 @@ def update_number(number_id):
     """Change any of client_id, forward_to_number, is_active, friendly_name; null clears one."""
     number = number_or_404(number_id)
     data = check_body(json_body(), UPDATE_BODY)
-    number = update_assignment(number, _editable(data))
+    number = update_assignment(number, _editable(data), actor=acting_user())
     # Same as the card's form: a number that now forwards gets Twilio pointed here; a failure shows in its status.
-    point_twilio_here(number)
+    point_twilio_here(number, actor=acting_user())
     return one_number_json(number)
 
 
 @bp.delete("/phone-assignments/<int:number_id>")
 def release_number(number_id):
     """Unassign and deactivate the number (it stays in the account and keeps its call history)."""
-    return one_number_json(release_assignment(number_or_404(number_id)))
+    return one_number_json(release_assignment(number_or_404(number_id), actor=acting_user()))

@@ -1,9 +1,8 @@
 """JSON Schemas (2020-12) of what the API reads and writes, for the OpenAPI document's components."""
 from phoneapp.api.calls import CALL_STATUSES, OUTCOME_FILTERS
 from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_PER_PAGE
-from phoneapp.call_status import FAILED_DIAL_STATUSES
+from phoneapp.domain.call_status import FAILED_DIAL_STATUSES, OUTCOMES
 from phoneapp.models import CONFIG_STATES, MAX_ID
-from phoneapp.number_cards import OUTCOMES
 
 
 def ref(name):

@@ -1,8 +1,8 @@
 """Rows as API JSON: snake_case keys, times as ISO 8601 UTC with "Z", phone numbers in E.164."""
 from __future__ import annotations
 
-from phoneapp.call_status import call_outcome
-from phoneapp.services.statuses import number_statuses
+from phoneapp.domain.call_status import call_outcome
+from phoneapp.services.number_statuses import number_statuses
 
 
 def iso(moment):

@@ -1,4 +1,4 @@
-"""The Redis side of the queue: RQ carries a JobRun's id to a worker, which runs it in the app context."""
+"""Handing runs to a queue: the database queue needs nothing more; RQ carries a JobRun's id to a worker."""
 from __future__ import annotations
 
 import logging
@@ -7,10 +7,40 @@ from flask import current_app
 from redis import Redis
 from rq import Callback, Queue, Retry
 
+from phoneapp.extensions import db
+from phoneapp.jobs.runs import new_run, record_failure, run_job, worker_name
+from phoneapp.models import JobRun, utcnow
+
 log = logging.getLogger(__name__)
 # A web request that queues a job must not hang on a Redis that is down: fail fast and say so.
 CONNECT_TIMEOUT = 2
 SOCKET_TIMEOUT = 5
+
+
+class QueueUnavailable(RuntimeError):
+    """The job could not be handed to the queue (Redis down); the run is recorded as failed."""
+
+
+def enqueue(name, *args) -> JobRun:
+    """Queue job `name` for a worker; raises QueueUnavailable (with the run recorded as failed) if Redis is down."""
+    run = new_run(name, args)
+    db.session.add(run)
+    db.session.commit()
+    submit(run)
+    return run
+
+
+def submit(run: JobRun) -> None:
+    """Hand a committed run to Redis; a database-queue run needs nothing more, a worker claims it."""
+    if run.queue != "rq":
+        return
+    try:
+        send_to_rq(run)
+    except Exception as exc:  # redis errors of every kind: connection, timeout, read-only replica
+        run.status, run.finished_at = "failed", utcnow()
+        run.error = f"Could not queue the job: Redis is unreachable ({exc})"[:2000]
+        db.session.commit()
+        raise QueueUnavailable(run.error) from exc
 
 
 def redis_connection(url=None) -> Redis:
@@ -47,9 +77,6 @@ def send_to_rq(run) -> None:
 
 def perform(run_id):
     """What RQ calls in the work horse: run the JobRun in the app context the worker pushed before forking."""
-    from phoneapp.extensions import db
-    from phoneapp.jobs.runs import run_job, worker_name
-
     app = current_app._get_current_object()
     with app.app_context():
         try:
@@ -60,10 +87,6 @@ def perform(run_id):
 
 def on_rq_failure(job, connection, exc_type, exc_value, tb):
     """RQ gave up on a job our own code could not record: a killed work horse, an abandoned job."""
-    from phoneapp.extensions import db
-    from phoneapp.jobs.runs import record_failure
-    from phoneapp.models import JobRun
-
     run_id = job.args[0] if job.args else None
     app = current_app._get_current_object()
     with app.app_context():

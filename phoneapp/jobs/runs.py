@@ -1,4 +1,4 @@
-"""JobRun rows: queueing a job, claiming it, running it and recording how it ended.
+"""JobRun rows: a new run, claiming it, running it and recording how it ended.
 
 Both queues share this code: with Redis, RQ carries the run's id to a worker; without it, a worker
 claims queued rows from the table. Either way the row says what happened, for the health page.
@@ -25,10 +25,6 @@ FINAL = ("succeeded", "failed")
 STALL_GRACE = timedelta(seconds=60)
 
 
-class QueueUnavailable(RuntimeError):
-    """The job could not be handed to the queue (Redis down); the run is recorded as failed."""
-
-
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -41,30 +37,6 @@ def new_run(name, args=(), *, period_key=None) -> JobRun:
     return JobRun(name=name, args=list(args), queue="rq" if config["REDIS_URL"] else "db", period_key=period_key,
                   status="queued", attempts=0, max_attempts=1 + retries,
                   timeout_seconds=job.timeout_seconds(config), run_after=utcnow(), enqueued_at=utcnow())
-
-
-def enqueue(name, *args) -> JobRun:
-    """Queue job `name` for a worker; raises QueueUnavailable (with the run recorded as failed) if Redis is down."""
-    run = new_run(name, args)
-    db.session.add(run)
-    db.session.commit()
-    submit(run)
-    return run
-
-
-def submit(run: JobRun) -> None:
-    """Hand a committed run to Redis; a database-queue run needs nothing more, a worker claims it."""
-    if run.queue != "rq":
-        return
-    from phoneapp.jobs.queues import send_to_rq
-
-    try:
-        send_to_rq(run)
-    except Exception as exc:  # redis errors of every kind: connection, timeout, read-only replica
-        run.status, run.finished_at = "failed", utcnow()
-        run.error = f"Could not queue the job: Redis is unreachable ({exc})"[:2000]
-        db.session.commit()
-        raise QueueUnavailable(run.error) from exc
 
 
 def claim_period(name, period_key) -> JobRun | None:

@@ -7,16 +7,19 @@ each job once per period, not N times, and a worker that dies hands the next per
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
 import sqlalchemy as sa
 
 from phoneapp.extensions import db
+from phoneapp.jobs.queues import submit
 from phoneapp.jobs.registry import PERIODIC
-from phoneapp.jobs.runs import claim_period, fail_stalled_runs, run_job, submit
+from phoneapp.jobs.runs import claim_period, fail_stalled_runs, run_job
 from phoneapp.models import WorkerHeartbeat, utcnow
+from phoneapp.services.call_tests import expire_overdue_test_calls
+from phoneapp.services.notifications import send_pending_notifications
+from phoneapp.services.webhook_events import write_orphaned_webhooks
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 10.0
@@ -76,13 +79,18 @@ class Scheduler:
 
         Webhooks that stopped web processes logged, alert notices, overdue test calls, dead runs.
         """
-        from phoneapp.services.notifications import send_pending_notifications
-        from phoneapp.services.test_calls import expire_overdue_test_calls
-        from phoneapp.services.webhook_events import write_orphaned_webhooks
-
         for chore in (write_orphaned_webhooks, send_pending_notifications, expire_overdue_test_calls,
                       fail_stalled_runs):
             self._guarded(chore.__name__, chore)
+
+    def run(self, stop: threading.Event, *, while_alive=lambda: True):
+        """Tick until `stop` is set (or `while_alive` says the process that owns this one is gone), then sign off."""
+        while not stop.is_set() and while_alive():
+            self.tick()
+            db.session.remove()
+            stop.wait(TICK)
+        self.sign_off()
+        db.session.remove()
 
     def sign_off(self):
         self._guarded("sign off", lambda: (db.session.execute(
@@ -95,28 +103,3 @@ class Scheduler:
         except Exception:
             db.session.rollback()
             log.exception("scheduler: %s failed", what)
-
-
-def run_schedule_process(worker, mode):
-    """Keep the schedule in a process of its own, beside an RQ worker, until told to stop or orphaned.
-
-    Not a thread of the RQ worker: it forks a work horse per job, and a fork taken while this
-    thread holds an import or connection lock would leave the horse waiting on it forever.
-    """
-    import signal
-
-    from phoneapp import create_app
-
-    parent = os.getppid()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-    app = create_app()
-    with app.app_context():
-        scheduler = Scheduler(app, worker, mode)
-        while not stop.is_set() and os.getppid() == parent:
-            scheduler.tick()
-            db.session.remove()
-            stop.wait(TICK)
-        scheduler.sign_off()
-        db.session.remove()

@@ -11,33 +11,27 @@ from flask import current_app
 
 from phoneapp.extensions import db
 from phoneapp.models import HealthCheck, ImportedMonitorAlert, JobRun, PhoneAssignment, WorkerHeartbeat, utcnow
+from phoneapp.services import assignments, call_tests, health, monitor_alerts, verification
+from phoneapp.services.twilio_account import twilio
 
 
 def sync_numbers():
-    from phoneapp.services.assignments import sync_numbers as sync
-
-    counts = sync()
+    counts = assignments.sync_numbers()
     return "{total} numbers in the account: {added} added, {updated} updated, {missing} gone".format(**counts)
 
 
 def verify_numbers():
-    from phoneapp.services.twilio_account import twilio
-    from phoneapp.services.verification import verify_numbers as verify
-
-    counts = verify(twilio(), fix=current_app.config["AUTO_FIX_WEBHOOKS"])
+    counts = verification.verify_numbers(twilio(), fix=current_app.config["AUTO_FIX_WEBHOOKS"])
     return _verify_summary(counts)
 
 
 def verify_some_numbers(number_ids):
     """Check the numbers a page found out of date (or staff asked about)."""
-    from phoneapp.services.twilio_account import twilio
-    from phoneapp.services.verification import verify_number
-
     counts = {"ok": 0, "fixed": 0, "drift": 0, "missing": 0, "error": 0}
     numbers = db.session.scalars(sa.select(PhoneAssignment).where(PhoneAssignment.id.in_(number_ids))
                                  .order_by(PhoneAssignment.id)).all()
     for number in numbers:
-        counts[verify_number(number, twilio(), fix=current_app.config["AUTO_FIX_WEBHOOKS"])] += 1
+        counts[verification.verify_number(number, twilio(), fix=current_app.config["AUTO_FIX_WEBHOOKS"])] += 1
         number.verify_queued_at = None
         db.session.commit()
     if numbers and counts["error"] == len(numbers):
@@ -51,25 +45,18 @@ def _verify_summary(counts):
 
 
 def check_health():
-    from phoneapp.services.health import run_health_checks
-
-    checks = run_health_checks()
+    checks = health.run_health_checks()
     down = [check.component for check in checks if not check.ok]
     return f"down: {', '.join(down)}" if down else f"all {len(checks)} components ok"
 
 
 def import_monitor_alerts():
-    from phoneapp.services.monitor_alerts import import_monitor_alerts as import_alerts
-    from phoneapp.services.twilio_account import twilio
-
-    counts = import_alerts(twilio())
+    counts = monitor_alerts.import_monitor_alerts(twilio())
     return ", ".join(f"{value} {key}" for key, value in counts.items())
 
 
 def run_test_call(test_call_id):
-    from phoneapp.services.test_calls import run_test_call as run
-
-    return f"test call {test_call_id}: {run(test_call_id)}"
+    return f"test call {test_call_id}: {call_tests.run_test_call(test_call_id)}"
 
 
 def prune_history():

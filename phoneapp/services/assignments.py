@@ -6,17 +6,17 @@ import re
 import sqlalchemy as sa
 from flask import current_app
 
+from phoneapp.domain.phones import InvalidPhoneNumber, parse_phone
 from phoneapp.extensions import db
 from phoneapp.models import MAX_ID, Client, PhoneAssignment, utcnow
-from phoneapp.phones import InvalidPhoneNumber, parse_phone
-from phoneapp.public_urls import expected_webhooks
 from phoneapp.services.alerts import raise_alert, resolve_alerts
 from phoneapp.services.audit import record_audit
 from phoneapp.services.errors import UpstreamError, ValidationError
-from phoneapp.services.routes import refresh_routing_cache
+from phoneapp.services.routing_table import refresh_routing_cache
 from phoneapp.services.twilio_account import twilio
 from phoneapp.services.verification import config_differences, verify_number
-from phoneapp.twilio_gateway import NumberNotFound, TwilioError
+from phoneapp.twilio.gateway import NumberNotFound, TwilioError
+from phoneapp.twilio.public_urls import expected_webhooks
 
 TWILIO_NUMBER_SID = re.compile(r"^PN[0-9a-fA-F]{32}$")
 CLIENT_ID = re.compile(r"[0-9]{1,10}")
@@ -178,7 +178,7 @@ def update_assignment(number, data, actor=None):
     return number
 
 
-def point_twilio_here(number):
+def point_twilio_here(number, actor=None):
     """Check (and fix) Twilio's side of a number that now forwards; None when fine, else what is wrong.
 
     Called after the assignment is saved: phoneapp routes from its own database, so staff's change
@@ -188,7 +188,7 @@ def point_twilio_here(number):
         return None
     if number.config_state == "ok" and number.webhook_url == expected_webhooks()["voice_url"]:
         return None
-    verify_number(number, twilio(), fix=True)
+    verify_number(number, twilio(), fix=True, actor=actor)
     db.session.commit()
     if number.config_state == "ok":
         return None

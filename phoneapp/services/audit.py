@@ -1,33 +1,44 @@
-"""The audit trail: every change staff or the system makes to routing."""
-from flask_login import current_user
+"""The audit trail: every change staff or the system makes to routing, clients and accounts."""
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from phoneapp.extensions import db
-from phoneapp.models import AuditEvent
+from phoneapp.models import AuditEvent, Client
 
-
-def actor_of(user=None):
-    """The user to blame: the one given, else the logged-in one, else the system."""
-    if user is not None:
-        return user
-    try:
-        if current_user and current_user.is_authenticated:
-            return current_user._get_current_object()
-    except RuntimeError:  # outside a request: CLI, worker
-        pass
-    return None
+TRAIL_LENGTH = 100
 
 
 def record_audit(action, subject, *, before=None, after=None, actor=None):
-    """Add an AuditEvent for `subject` (a model row) to the session; the caller commits."""
-    who = actor_of(actor)
+    """Add an AuditEvent for `subject` (a model row) to the session; `actor` None is the system. The caller commits."""
     event = AuditEvent(
         action=action,
         subject_type=type(subject).__name__,
         subject_id=subject.id,
         before=before,
         after=after,
-        actor_id=who.id if who is not None else None,
-        actor_label=who.email if who is not None else "system",
+        actor_id=actor.id if actor is not None else None,
+        actor_label=actor.email if actor is not None else "system",
     )
     db.session.add(event)
     return event
+
+
+def audit_trail(subject_type, subject_id, limit=TRAIL_LENGTH):
+    """The latest changes to one row (a "PhoneAssignment", a "User"…), newest first, with who made them."""
+    return db.session.scalars(
+        sa.select(AuditEvent).options(joinedload(AuditEvent.actor))
+        .where(AuditEvent.subject_type == subject_type, AuditEvent.subject_id == subject_id)
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)
+    ).all()
+
+
+def client_names_in(events):
+    """{client id: name} for the client ids an audit trail mentions, so it reads as names."""
+    ids = set()
+    for event in events:
+        for side in (event.before or {}, event.after or {}):
+            if isinstance(side.get("client_id"), int):
+                ids.add(side["client_id"])
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(Client.id, Client.name).where(Client.id.in_(ids))).all())

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from phoneapp.call_status import TERMINAL_STATUSES, advance_status, is_failed_forward
+from phoneapp.domain.call_status import TERMINAL_STATUSES, advance_status, is_failed_forward
+from phoneapp.domain.number_status import FAILING_STREAK
 from phoneapp.extensions import db
 from phoneapp.models import Alert, CallRecord, PhoneAssignment, utcnow
-from phoneapp.number_status import FAILING_STREAK
-from phoneapp.services import test_calls
+from phoneapp.services import call_tests
 from phoneapp.services.alerts import raise_alert, resolve_alerts
 from phoneapp.services.db_utils import insert_for
 from phoneapp.services.monitor_alerts import ALERT_KIND as WEBHOOK_ERROR_ALERT
@@ -135,7 +135,7 @@ def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
     phone_assignment_id = entry.assignment_id if entry is not None else None
     client_id = entry.client_id if entry is not None and decision.routed_by == "assignment" else None
     status = params.get("CallStatus") if params.get("CallStatus") in ("queued", "ringing", "in-progress") else "ringing"
-    is_test = is_test or test_calls.claim_inbound_call(params, phone_assignment_id) is not None
+    is_test = is_test or call_tests.claim_inbound_call(params, phone_assignment_id) is not None
     record = call_record_for(
         params["CallSid"], status=status, phone_assignment_id=phone_assignment_id, client_id=client_id,
         is_test=is_test, started_at=at, **_caller_fields(params),
@@ -150,7 +150,7 @@ def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
         record.phone_assignment_id = phone_assignment_id
         record.client_id = client_id
     if record.is_test:
-        test_calls.follow_inbound_call(record)
+        call_tests.follow_inbound_call(record)
     elif phone_assignment_id is not None:
         batch = _batch()
         if batch is None:
@@ -163,7 +163,7 @@ def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
 
 def _follow_test(record):
     if record.is_test:
-        test_calls.follow_inbound_call(record)
+        call_tests.follow_inbound_call(record)
 
 
 def record_call_status(params, *, at=None):

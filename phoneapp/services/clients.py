@@ -1,12 +1,12 @@
 """Clients: the agency's customers whose phones receive forwarded calls."""
 import sqlalchemy as sa
 
+from phoneapp.domain.phones import InvalidPhoneNumber, parse_phone
 from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment
-from phoneapp.phones import InvalidPhoneNumber, parse_phone
 from phoneapp.services.audit import record_audit
 from phoneapp.services.errors import ValidationError
-from phoneapp.services.routes import refresh_routing_cache
+from phoneapp.services.routing_table import refresh_routing_cache
 
 CLIENT_FIELDS = ("name", "phone", "email", "notes", "is_active")
 
@@ -94,3 +94,14 @@ def delete_client(client, actor=None):
     db.session.delete(client)
     db.session.commit()
     refresh_routing_cache()
+
+
+def clients_with_counts():
+    """(client, how many tracking numbers it has) for every client by name, in one grouped query."""
+    counts = (sa.select(PhoneAssignment.client_id, sa.func.count().label("numbers"))
+              .group_by(PhoneAssignment.client_id).subquery())
+    return db.session.execute(
+        sa.select(Client, sa.func.coalesce(counts.c.numbers, 0))
+        .outerjoin(counts, counts.c.client_id == Client.id)
+        .order_by(Client.name)
+    ).all()

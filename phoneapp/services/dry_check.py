@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from phoneapp.domain.phones import display_phone, is_dialable
 from phoneapp.extensions import db
-from phoneapp.phones import display_phone, is_dialable
-from phoneapp.public_urls import public_url
-from phoneapp.sandbox.caller import deliver, http_transport, signed_request
 from phoneapp.services.simulator import in_process_transport
 from phoneapp.services.twilio_account import twilio
 from phoneapp.services.verification import verify_number
+from phoneapp.twilio.public_urls import public_url
+from phoneapp.twilio.signed_requests import deliver, http_transport, signed_request
 
 # Twilio gives a webhook 15 s; a check that waits longer tells staff nothing Twilio would not.
 OWN_WEBHOOK_TIMEOUT = 15.0

@@ -21,7 +21,7 @@ from phoneapp.extensions import db
 from phoneapp.models import HEALTH_COMPONENTS, Alert, HealthCheck, WorkerHeartbeat, utcnow
 from phoneapp.services.alerts import raise_alert, resolve_alerts
 from phoneapp.services.twilio_account import twilio
-from phoneapp.twilio_gateway import TwilioError
+from phoneapp.twilio.gateway import TwilioError
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 import sqlalchemy as sa
 from flask import current_app
 
+from phoneapp.domain.phones import display_phone
 from phoneapp.extensions import db
 from phoneapp.models import MAX_ID, CallRecord, ImportedMonitorAlert, PhoneAssignment, utcnow
-from phoneapp.phones import display_phone
 from phoneapp.services.alerts import raise_alert
 from phoneapp.services.db_utils import insert_for
-from phoneapp.twilio_gateway import TwilioError
+from phoneapp.twilio.gateway import TwilioError
 
 ALERT_KIND = "twilio_webhook_error"
 ACCOUNT_SUBJECT = "account"

@@ -20,13 +20,13 @@ from urllib.parse import unquote, urlsplit
 import sqlalchemy as sa
 from flask import current_app
 
+from phoneapp.domain.clock import format_local
+from phoneapp.domain.phones import display_phone
 from phoneapp.extensions import db
-from phoneapp.filters import format_datetime
 from phoneapp.models import Alert, utcnow
-from phoneapp.phones import display_phone
-from phoneapp.public_urls import public_url
 from phoneapp.services.twilio_account import twilio
-from phoneapp.twilio_gateway import TwilioError
+from phoneapp.twilio.gateway import TwilioError
+from phoneapp.twilio.public_urls import public_url
 
 log = logging.getLogger(__name__)
 
@@ -216,10 +216,10 @@ def build_notice(alert) -> Notice:
     if number is not None:
         owner = f" ({number.client.name})" if number.client is not None else ""
         lines.append(f"Number:      {_shown(number.phone_number)}{owner}")
-    lines.append(f"First seen:  {format_datetime(alert.created_at, TIME_FORMAT)}")
-    lines.append(f"Last seen:   {format_datetime(alert.last_seen_at, TIME_FORMAT)}")
+    lines.append(f"First seen:  {_when(alert.created_at)}")
+    lines.append(f"Last seen:   {_when(alert.last_seen_at)}")
     if alert.resolved_at is not None:
-        lines.append(f"Resolved:    {format_datetime(alert.resolved_at, TIME_FORMAT)}")
+        lines.append(f"Resolved:    {_when(alert.resolved_at)}")
     lines.append(f"Occurrences: {alert.occurrences}")
     lines += ["", f"Alerts: {link}", "",
               "You hear of an error alert once when it opens and once when it is resolved; "
@@ -242,6 +242,10 @@ def _what(alert):
     if number.phone_number in message or shown in message:
         return message
     return f"{shown}: {message}"
+
+
+def _when(moment):
+    return format_local(moment, current_app.config["APP_TIMEZONE"], TIME_FORMAT)
 
 
 def _shown(e164):

@@ -6,7 +6,8 @@ import threading
 from flask import current_app
 
 from phoneapp.sandbox.account import SandboxAccount
-from phoneapp.sandbox.caller import deliver, signed_request, simulate_inbound_call, wsgi_transport
+from phoneapp.sandbox.caller import simulate_inbound_call
+from phoneapp.twilio.signed_requests import deliver, signed_request, wsgi_transport
 
 log = logging.getLogger(__name__)
 SANDBOX_CALLERS = ("+12025550143", "+13125550178", "+16175550119", "+17185550165", "+14085550132")

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from phoneapp.extensions import db
 from phoneapp.models import ROLES, ApiToken, LoginAttempt, User, utcnow
-from phoneapp.services.audit import actor_of, record_audit
+from phoneapp.services.audit import record_audit
 from phoneapp.services.errors import ValidationError
 
 MIN_PASSWORD_LENGTH = 10
@@ -21,7 +21,7 @@ def user_fields(user):
     return {"email": user.email, "name": user.name, "role": user.role, "is_active": user.is_active_user}
 
 
-def create_user(email, password, role="staff", name=""):
+def create_user(email, password, role="staff", name="", actor=None):
     """A new staff account, audited; ValidationError for a taken e-mail, weak password or unknown role."""
     errors = {}
     email = (email or "").strip().lower()
@@ -47,7 +47,7 @@ def create_user(email, password, role="staff", name=""):
         # Two admins adding the same address at once: the unique index decides, the loser gets the reason.
         db.session.rollback()
         raise ValidationError({"email": EMAIL_TAKEN}) from None
-    record_audit("create_user", user, after=user_fields(user))
+    record_audit("create_user", user, after=user_fields(user), actor=actor)
     db.session.commit()
     return user
 
@@ -86,38 +86,37 @@ def _is_last_active_admin(user):
     return admin_ids == [user.id]
 
 
-def _refuse_self_or_last_admin(user, field, own_reason):
-    actor = actor_of()
+def _refuse_self_or_last_admin(user, field, own_reason, actor):
     if actor is not None and actor.id == user.id:
         raise ValidationError({field: own_reason})
     if _is_last_active_admin(user):
         raise ValidationError({field: "this is the last active admin; make another admin first"})
 
 
-def set_role(user, role):
+def set_role(user, role, actor=None):
     """Make `user` an admin or staff; nobody demotes themselves and one active admin always remains."""
     if role not in ROLES:
         raise ValidationError({"role": f"must be one of {', '.join(ROLES)}"})
     if role == user.role:
         return user
     if user.role == "admin":
-        _refuse_self_or_last_admin(user, "role", "you cannot remove your own admin role")
+        _refuse_self_or_last_admin(user, "role", "you cannot remove your own admin role", actor)
     before = {"role": user.role}
     user.role = role
-    record_audit("change_role", user, before=before, after={"role": role})
+    record_audit("change_role", user, before=before, after={"role": role}, actor=actor)
     db.session.commit()
     return user
 
 
-def set_active(user, active):
+def set_active(user, active, actor=None):
     """Deactivate or reactivate an account; its sessions and tokens stop working while it is inactive."""
     if active == user.is_active_user:
         return user
     if not active:
-        _refuse_self_or_last_admin(user, "is_active", "you cannot deactivate your own account")
+        _refuse_self_or_last_admin(user, "is_active", "you cannot deactivate your own account", actor)
     user.is_active_user = active
     record_audit("activate_user" if active else "deactivate_user", user,
-                 before={"is_active": not active}, after={"is_active": active})
+                 before={"is_active": not active}, after={"is_active": active}, actor=actor)
     db.session.commit()
     return user
 
@@ -126,7 +125,7 @@ def find_user(email):
     return db.session.scalars(sa.select(User).where(User.email == (email or "").strip().lower())).first()
 
 
-def issue_token(user):
+def issue_token(user, actor=None):
     """A new API token for `user`; the plain token is returned once and only its hash is kept.
 
     The trail names the token by its prefix, never by the token.
@@ -135,19 +134,19 @@ def issue_token(user):
     row = ApiToken(user=user, token_hash=ApiToken.hash_token(token), prefix=token[:10])
     db.session.add(row)
     db.session.flush()
-    record_audit("issue_token", user, after={"token_id": row.id, "token_prefix": row.prefix})
+    record_audit("issue_token", user, after={"token_id": row.id, "token_prefix": row.prefix}, actor=actor)
     db.session.commit()
     return token
 
 
-def revoke_token(token_row):
+def revoke_token(token_row, actor=None):
     """Stop a token from working; it stays listed, with when it was revoked."""
     if token_row.revoked_at is not None:
         return token_row
     token_row.revoked_at = utcnow()
     record_audit("revoke_token", token_row.user,
                  before={"token_id": token_row.id, "token_prefix": token_row.prefix},
-                 after={"token_id": token_row.id, "token_prefix": None})
+                 after={"token_id": token_row.id, "token_prefix": None}, actor=actor)
     db.session.commit()
     return token_row
 

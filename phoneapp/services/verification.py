@@ -3,10 +3,10 @@ import sqlalchemy as sa
 
 from phoneapp.extensions import db
 from phoneapp.models import Alert, PhoneAssignment, utcnow
-from phoneapp.public_urls import expected_webhooks
 from phoneapp.services.alerts import raise_alert, resolve_alerts
 from phoneapp.services.audit import record_audit
-from phoneapp.twilio_gateway import NumberNotFound, TwilioError
+from phoneapp.twilio.gateway import NumberNotFound, TwilioError
+from phoneapp.twilio.public_urls import expected_webhooks
 
 OUTCOMES = ("ok", "fixed", "drift", "missing", "error")
 # The open alerts a check can close; read once per bulk run so an unchanged number costs no write.

@@ -18,13 +18,13 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import exc as sa_exc
 
+from phoneapp.domain.phones import display_phone
+from phoneapp.domain.routing import RouteEntry, RoutingDecision
 from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment, utcnow
-from phoneapp.phones import display_phone
-from phoneapp.routing import RouteEntry, RoutingDecision
-from phoneapp.services import calls, test_calls
+from phoneapp.services import call_tests, calls
 from phoneapp.services.alerts import raise_alert
-from phoneapp.webhook_log import WriteResult
+from phoneapp.services.webhook_log import WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def apply_event(event):
     elif kind == "recording":
         calls.record_recording(params, event["recording_kind"])
     elif kind == "test_caller_status":
-        test_calls.record_test_caller_status(event["test_call_id"], params)
+        call_tests.record_test_caller_status(event["test_call_id"], params)
     else:
         raise ValueError(f"unknown webhook event kind {kind!r}")
 

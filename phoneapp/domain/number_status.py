@@ -1,0 +1,64 @@
+"""The status dot of a tracking number (SPEC §4), decided in this one place."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from phoneapp.domain.phones import display_phone, is_dialable
+
+# This many forwarded calls failing in a row, most recent first, turns a number red.
+FAILING_STREAK = 3
+
+
+# The colour's word in URLs and the API, in the order pages list them.
+STATUS_KEYS = ("forwarding", "pending", "error", "inactive")
+
+
+@dataclass(frozen=True)
+class NumberStatus:
+    colour: str  # green, yellow, red, grey
+    label: str
+    reason: str
+
+    @property
+    def key(self):
+        return {"green": "forwarding", "yellow": "pending", "red": "error", "grey": "inactive"}[self.colour]
+
+
+def number_status(number, *, now, verify_max_age, open_error=None, recent_failed_streak=0, region="US",
+                  testing=False):
+    """Colour, label and one-line reason for `number` (a PhoneAssignment or anything shaped like it)."""
+    if not number.is_active:
+        return NumberStatus("grey", "Inactive", "Switched off by staff")
+    target = number.target_number
+    if number.config_state == "missing":
+        return NumberStatus("red", "Error", "Number is gone from the Twilio account")
+    if number.config_state in ("drift", "error"):
+        return NumberStatus("red", "Error", number.config_detail or "Twilio's configuration differs from phoneapp's")
+    if target and not is_dialable(target):
+        return NumberStatus("red", "Error", f"Forward target {target} is not a valid phone number")
+    if open_error:
+        return NumberStatus("red", "Error", open_error)
+    if recent_failed_streak >= FAILING_STREAK:
+        return NumberStatus("red", "Error", f"The last {recent_failed_streak} forwarded calls were not answered")
+    if testing:
+        return NumberStatus("yellow", "Pending setup", "Test in progress…")
+    if number.client_id is None and not number.forward_to_number:
+        return NumberStatus("yellow", "Pending setup", "Not assigned to a client yet")
+    if not target:
+        return NumberStatus("yellow", "Pending setup", "No forward target")
+    if number.config_state == "verifying" or getattr(number, "verify_queued_at", None) is not None:
+        return NumberStatus("yellow", "Pending setup", "Verifying Twilio's configuration…")
+    if number.last_verified_at is None or number.config_state == "unverified":
+        return NumberStatus("yellow", "Pending setup", "Twilio's configuration not verified yet")
+    if now - number.last_verified_at > timedelta(seconds=verify_max_age):
+        return NumberStatus("yellow", "Pending setup", "Twilio's configuration due for a new check")
+    return NumberStatus("green", "Forwarding", f"Forwarding to {display_phone(target, region)}")
+
+
+def count_by_colour(statuses):
+    """{colour: how many} of NumberStatus values, every colour present."""
+    counts = dict.fromkeys(("green", "yellow", "red", "grey"), 0)
+    for status in statuses:
+        counts[status.colour] += 1
+    return counts

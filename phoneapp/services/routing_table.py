@@ -1,0 +1,112 @@
+"""Every number's route: read from the database for each call, and kept on disk for a database outage."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import joinedload
+
+from phoneapp.domain.routing import RouteEntry
+from phoneapp.extensions import db
+from phoneapp.models import Client, PhoneAssignment
+
+log = logging.getLogger(__name__)
+
+
+def route_entry(number):
+    """The routing view of one PhoneAssignment."""
+    return RouteEntry(
+        phone_number=number.phone_number,
+        assignment_id=number.id,
+        client_id=number.client_id,
+        is_active=number.is_active,
+        target=number.target_number,
+    )
+
+
+def load_route(phone_number):
+    """The RouteEntry of a called number, None when it is unknown.
+
+    One plain row, not ORM objects: every inbound call asks this, and it is most of what answering costs.
+    """
+    row = db.session.execute(
+        sa.select(PhoneAssignment.id, PhoneAssignment.client_id, PhoneAssignment.is_active,
+                  sa.func.coalesce(PhoneAssignment.forward_to_number, Client.phone))
+        .outerjoin(Client, Client.id == PhoneAssignment.client_id)
+        .where(PhoneAssignment.phone_number == phone_number).limit(1)
+    ).first()
+    if row is None:
+        return None
+    assignment_id, client_id, is_active, target = row
+    return RouteEntry(phone_number=phone_number, assignment_id=assignment_id, client_id=client_id,
+                      is_active=is_active, target=target)
+
+
+def routing_cache():
+    return current_app.extensions["phoneapp.routing_cache"]
+
+
+def refresh_routing_cache():
+    """Rewrite the cache from the database; called after every change that affects routing."""
+    numbers = db.session.scalars(sa.select(PhoneAssignment).options(joinedload(PhoneAssignment.client))).all()
+    try:
+        routing_cache().write(route_entry(number) for number in numbers)
+    except OSError:
+        # The database already holds the change; a stale cache only matters during an outage.
+        log.exception("could not write the routing cache")
+
+
+class RoutingCache:
+    """A JSON snapshot of every number's route, replaced atomically, read without the database."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._loaded_mtime = None
+        self._entries = {}
+
+    def write(self, entries):
+        """Replace the snapshot with `entries` (RouteEntry objects)."""
+        payload = {
+            "written_at": datetime.now(UTC).isoformat(),
+            "numbers": {entry.phone_number: asdict(entry) for entry in entries},
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".routing-", suffix=".json")
+        with os.fdopen(handle, "w") as temp:
+            json.dump(payload, temp)
+            temp.flush()
+            os.fsync(temp.fileno())
+        # Readers in other processes see the old file or the new one, never half of one.
+        os.replace(temp_name, self.path)
+
+    def lookup(self, phone_number):
+        """The cached route for `phone_number`, or None if the number is not in the snapshot."""
+        self._reload_if_changed()
+        return self._entries.get(phone_number)
+
+    def __len__(self):
+        self._reload_if_changed()
+        return len(self._entries)
+
+    def _reload_if_changed(self):
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._entries, self._loaded_mtime = {}, None
+            return
+        with self._lock:
+            if mtime == self._loaded_mtime:
+                return
+            with open(self.path) as handle:
+                numbers = json.load(handle)["numbers"]
+            self._entries = {phone: RouteEntry(**fields) for phone, fields in numbers.items()}
+            self._loaded_mtime = mtime

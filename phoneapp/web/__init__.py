@@ -1,0 +1,12 @@
+"""The staff's web pages: one blueprint per area, each owning its page, its htmx fragments and its form posts."""
+from phoneapp.web import alerts, auth, calls, clients, dashboard, filters, health, numbers, users
+
+AREAS = (auth, dashboard, numbers, clients, calls, alerts, health, users)
+
+
+def register_web(app):
+    """Register every area's blueprint, the login manager's settings and the templates' filters."""
+    for area in AREAS:
+        app.register_blueprint(area.bp)
+    auth.init_login(app)
+    filters.register_filters(app, sections={area.bp.name for area in AREAS if area is not auth})

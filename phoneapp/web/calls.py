@@ -1,0 +1,131 @@
+"""The call log: its page and polling table, filtered and paginated, and the filtered calls as CSV."""
+import csv
+import io
+import re
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import login_required
+
+from phoneapp.domain.call_status import OUTCOMES, call_outcome
+from phoneapp.services.call_log import (
+    CALLS_PER_PAGE,
+    EXPORT_BATCH_SIZE,
+    FILTER_NAMES,
+    TEST_CALL_CHOICES,
+    calls_select,
+    export_batches,
+    filter_choices,
+    paginate_calls,
+    read_filters,
+)
+from phoneapp.web.view_helpers import page_and_fragment, requested_page
+
+bp = Blueprint("calls", __name__)
+
+_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_HEADER = (
+    "call_id", "started_at", "tracking_number", "number_name", "client", "caller", "caller_city", "caller_state",
+    "forwarded_to", "outcome", "status", "dial_status", "duration_seconds", "test", "recording_url",
+    "voicemail_url", "twilio_call_sid",
+)
+
+
+def call_log_context():
+    """Everything the call log table needs, for the page and its polling fragment alike."""
+    filters, problems = read_filters(request.args)
+    pagination = paginate_calls(calls_select(**filters.select_args()), requested_page(), CALLS_PER_PAGE)
+    return {"pagination": pagination, "filters": filters, "filter_problems": problems,
+            "page_args": filters.query_args(), "show_count": True}
+
+
+@page_and_fragment(bp, "/calls", "/partials/calls")
+@login_required
+def calls(fragment):
+    """The call log, newest first, narrowed by number, client, outcome, days and tests; or (`fragment`) its table."""
+    context = call_log_context()
+    if fragment:
+        return render_template("calls/_calls_table.html", poll=True, **context)
+    if context["pagination"].page > max(context["pagination"].pages, 1):
+        abort(404)
+    numbers, clients = filter_choices()
+    return render_template("calls/calls.html", numbers=numbers, clients=clients, outcomes=OUTCOMES,
+                           test_choices=TEST_CALL_CHOICES, **context)
+
+
+@bp.get("/calls/export.csv")
+@login_required
+def export_calls():
+    """The call log's filtered calls as a CSV download, streamed a batch at a time."""
+    filters, problems = read_filters(request.args)
+    if problems:
+        # A dropped filter would export more calls than were asked for: show why on the log instead.
+        flash("Some filters could not be used, so nothing was exported. Fix or clear them and export again.",
+              "warning")
+        given = {name: request.args[name] for name in FILTER_NAMES if name in request.args}
+        return redirect(url_for("calls.calls", **given), code=303)
+    response = Response(stream_with_context(calls_csv(filters)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{export_filename(filters)}"'
+    return response
+
+
+def export_filename(filters):
+    """calls-2024-05-01-to-2024-05-31.csv and the like: the days the file covers."""
+    if filters.date_from and filters.date_to:
+        span = f"{filters.date_from}-to-{filters.date_to}"
+    elif filters.date_from:
+        span = f"from-{filters.date_from}"
+    elif filters.date_to:
+        span = f"until-{filters.date_to}"
+    else:
+        span = "all"
+    return f"calls-{span}.csv"
+
+
+def spreadsheet_safe(value):
+    """Text a spreadsheet shows as text: a leading apostrophe before anything it would run as a formula."""
+    if value is None:
+        return ""
+    if value.startswith(_FORMULA_STARTS) and not _E164.match(value):
+        return "'" + value
+    return value
+
+
+def export_row(row, zone):
+    """One call as the export's cells, in EXPORT_HEADER's order."""
+    safe = spreadsheet_safe
+    started = row.started_at.replace(tzinfo=UTC).astimezone(zone).isoformat(timespec="seconds")
+    outcome = call_outcome(row.status, row.dial_status, row.routed_by, has_voicemail=bool(row.voicemail_url))
+    return (row.id, started, safe(row.phone_number or row.to_number), safe(row.friendly_name),
+            safe(row.client_name), safe(row.from_number), safe(row.caller_city), safe(row.caller_state),
+            safe(row.forwarded_to), outcome, safe(row.status), safe(row.dial_status),
+            "" if row.duration is None else row.duration, "yes" if row.is_test else "no",
+            safe(row.recording_url), safe(row.voicemail_url), safe(row.twilio_call_sid))
+
+
+def csv_text(rows):
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
+
+
+def calls_csv(filters, batch_size=EXPORT_BATCH_SIZE):
+    """The filtered calls as CSV text: the header, then one chunk per batch, so memory stays flat."""
+    zone = ZoneInfo(current_app.config["APP_TIMEZONE"])
+    yield csv_text([EXPORT_HEADER])
+    for rows in export_batches(filters, batch_size):
+        yield csv_text(export_row(row, zone) for row in rows)

@@ -1,0 +1,93 @@
+"""Clients: the list with its add form, a client's page with chart, numbers and calls, editing and removal."""
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from phoneapp.extensions import db
+from phoneapp.models import Client, PhoneAssignment, utcnow
+from phoneapp.services import clients as client_service
+from phoneapp.services import number_cards
+from phoneapp.services.call_log import calls_select, paginate_calls
+from phoneapp.services.client_stats import client_call_stats
+from phoneapp.services.errors import ValidationError
+from phoneapp.web.view_helpers import acting_user, requested_page, shown_phone
+
+bp = Blueprint("clients", __name__)
+
+HISTORY_PER_PAGE = 25
+CLIENT_FORM_FIELDS = ("name", "phone", "email", "notes")
+
+
+def client_form_data():
+    """The client form's fields as strings, exactly as the services expect raw input."""
+    return {field: request.form.get(field, "") for field in CLIENT_FORM_FIELDS}
+
+
+@bp.get("/clients")
+@login_required
+def clients():
+    """Clients with a form to add one."""
+    return render_template("clients/clients.html", rows=client_service.clients_with_counts(), form={}, errors={})
+
+
+@bp.post("/clients")
+@login_required
+def create_client():
+    """Add a client; the list again with the reasons when the input is refused."""
+    data = client_form_data()
+    try:
+        client = client_service.create_client(data, current_app.config["PHONE_REGION"], actor=acting_user())
+    except ValidationError as exc:
+        return render_template("clients/clients.html", rows=client_service.clients_with_counts(), form=data,
+                               errors=exc.details), 422
+    flash(f"Client “{client.name}” added.", "success")
+    return redirect(url_for("clients.client_detail", client_id=client.id), code=303)
+
+
+@bp.get("/clients/<int:client_id>")
+@login_required
+def client_detail(client_id):
+    """One client: details, calls per day, tracking numbers and call history."""
+    client = db.get_or_404(Client, client_id)
+    numbers = db.session.scalars(
+        number_cards.numbers_query().where(PhoneAssignment.client_id == client.id)).unique().all()
+    pagination = paginate_calls(calls_select(client_id=client.id), requested_page(), HISTORY_PER_PAGE)
+    return render_template("clients/client_detail.html", client=client, cards=number_cards.build_cards(numbers),
+                           pagination=pagination, stats=client_call_stats(client.id), since=utcnow().isoformat())
+
+
+@bp.get("/clients/<int:client_id>/edit")
+@login_required
+def edit_client(client_id):
+    """The client edit form."""
+    client = db.get_or_404(Client, client_id)
+    form = {field: getattr(client, field) or "" for field in CLIENT_FORM_FIELDS}
+    form["phone"] = shown_phone(client.phone)
+    form["is_active"] = client.is_active
+    return render_template("clients/client_edit.html", client=client, form=form, errors={})
+
+
+@bp.post("/clients/<int:client_id>/edit")
+@login_required
+def update_client(client_id):
+    """Save the client edit form."""
+    client = db.get_or_404(Client, client_id)
+    data = client_form_data()
+    data["is_active"] = request.form.get("is_active") == "on"
+    try:
+        client_service.update_client(client, data, current_app.config["PHONE_REGION"], actor=acting_user())
+    except ValidationError as exc:
+        db.session.rollback()
+        return render_template("clients/client_edit.html", client=client, form=data, errors=exc.details), 422
+    flash(f"Client “{client.name}” saved.", "success")
+    return redirect(url_for("clients.client_detail", client_id=client.id), code=303)
+
+
+@bp.post("/clients/<int:client_id>/delete")
+@login_required
+def delete_client(client_id):
+    """Remove a client; its numbers become unassigned and keep their history."""
+    client = db.get_or_404(Client, client_id)
+    name = client.name
+    client_service.delete_client(client, actor=acting_user())
+    flash(f"Client “{name}” deleted. Its numbers are unassigned now.", "success")
+    return redirect(url_for("clients.clients"), code=303)

@@ -1,0 +1,58 @@
+"""Jinja filters and globals: phone numbers in national format, times in APP_TIMEZONE, outcomes, the nav."""
+from flask import current_app, request
+
+from phoneapp.domain.call_status import call_outcome
+from phoneapp.domain.clock import format_local
+from phoneapp.domain.phones import display_phone
+from phoneapp.models import utcnow
+
+
+def format_datetime(value, fmt="%Y-%m-%d %H:%M"):
+    return format_local(value, current_app.config["APP_TIMEZONE"], fmt)
+
+
+def time_ago(value):
+    """'3 min ago' and friends; the exact time goes in a title attribute beside it."""
+    if value is None:
+        return "never"
+    seconds = int((utcnow() - value).total_seconds())
+    if seconds < 45:
+        return "just now"
+    for size, unit in ((86400, "day"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            count = seconds // size
+            if unit == "day":
+                return f"{count} day{'s' if count != 1 else ''} ago"
+            return f"{count} {unit} ago"
+    return "just now"
+
+
+def format_duration(seconds):
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def outcome_of(call):
+    """The one-word outcome badge of a call, the same words the call log filters on."""
+    return call_outcome(call.status, call.dial_status, call.routed_by, has_voicemail=bool(call.voicemail_url))
+
+
+def register_filters(app, sections):
+    """`sections`: the blueprints that are each one entry of the top navigation, named alike."""
+    app.jinja_env.filters["phone"] = lambda value: display_phone(value, app.config["PHONE_REGION"])
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["ago"] = time_ago
+    app.jinja_env.filters["duration"] = format_duration
+
+    app.add_template_global(outcome_of, "outcome_of")
+
+    @app.template_global()
+    def nav_section():
+        """Which top-nav entry the current page belongs to."""
+        return request.blueprint if request.blueprint in sections else None
+
+    @app.context_processor
+    def product_context():
+        return {"sandbox_mode": app.config["SANDBOX"]}
