@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from tests.private_postgres import PostgresServer, free_port  # noqa: E402
+from tests.support.private_postgres import PostgresServer, free_port  # noqa: E402
 
 # Signatures are checked against this address, not the one wrk connects to: as behind a TLS proxy.
 PUBLIC_BASE_URL = "https://calls.bench.example"

@@ -1,40 +1,29 @@
-"""Fixtures: an app on a real database (SQLite, or PostgreSQL from TEST_DATABASE_URL), signed webhooks."""
-import contextvars
-import os
-import shutil
-from pathlib import Path
+"""Shared fixtures: an app on a real database (SQLite, or PostgreSQL from TEST_DATABASE_URL), users, signed webhooks.
 
+How the suite shares code, one rule each way:
+- Fixtures are only ever obtained by pytest injection, never imported. They are defined in conftest.py files
+  (this one: fixtures several areas use; tests/<area>/conftest.py: fixtures of that area only) and in the
+  tests/support/fixtures_*.py plugins listed in `pytest_plugins` below (shared fixtures of one theme). A fixture
+  only one test module uses may stay in that module.
+- Helpers and constants are plain code in tests/support/ (no fixtures there, apart from the fixtures_* plugins),
+  imported as `from tests.support.<module> import ...`. No module imports a test module, a conftest.py or a
+  fixtures_* plugin.
+"""
 import pytest
 import sqlalchemy as sa
-from flask.testing import FlaskClient
-from twilio.request_validator import RequestValidator
 
 from phoneapp import create_app
 from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment
 from phoneapp.services import users
+from tests.support.apps import PUBLIC_BASE_URL, TEST_DATABASE_URL, make_app
+from tests.support.browser import chromium_path
+from tests.support.not_run import IN_CI, not_run, note_not_run
+from tests.support.pages import ADMIN, STAFF, login
+from tests.support.paths import ROOT
+from tests.support.webhooks import sign
 
-PUBLIC_BASE_URL = "https://calls.example.test"
-ADMIN = ("admin@example.test", "correct horse battery")
-STAFF = ("staff@example.test", "staple paper clip")
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-pytest_plugins = ("tests.pages_support", "tests.api_support", "tests.redis_support")
-
-_not_run = []
-
-
-def note_not_run(what, why, service=False):
-    """Record something the suite could not run here; said once at the end.
-
-    `service`: it needs a service URL (TEST_DATABASE_URL, TEST_REDIS_URL). CI runs the suite twice, on the
-    embedded defaults and then with the services, so there only the services pass must run such tests.
-    Anything else not run (no browser) fails a CI run.
-    """
-    if (what, why, service) not in _not_run:
-        _not_run.append((what, why, service))
+pytest_plugins = ("tests.support.fixtures_pages", "tests.support.fixtures_api", "tests.support.fixtures_redis")
 
 
 def pytest_configure(config):
@@ -43,26 +32,15 @@ def pytest_configure(config):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    for what, why, _ in _not_run:
+    for what, why, _ in not_run():
         terminalreporter.write_line(f"not run: {what} ({why})", yellow=True)
 
 
 def pytest_sessionfinish(session, exitstatus):
     services_pass = bool(TEST_DATABASE_URL)
-    fatal = [what for what, _, service in _not_run if not service or services_pass]
+    fatal = [what for what, _, service in not_run() if not service or services_pass]
     if IN_CI and fatal and session.exitstatus == 0:
         session.exitstatus = 1
-
-
-def base_environ(tmp_path, **extra):
-    """The environment an app under test sees: nothing from the developer's shell or .env."""
-    environ = {
-        "SECRET_KEY": "tests-only-session-key-5c0e8a2f9b7d4163e8a1c6f0",
-        "DATABASE_URL": TEST_DATABASE_URL or f"sqlite:///{tmp_path / 'test.db'}",
-        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-    }
-    environ.update({key: value for key, value in extra.items() if value is not None})
-    return environ
 
 
 @pytest.fixture(scope="session")
@@ -83,37 +61,6 @@ def migrated_postgres():
         upgrade()
         database.engine.dispose()
     return TEST_DATABASE_URL
-
-
-class IsolatedClient(FlaskClient):
-    """Runs each request in an empty context, so it gets its own app context, `g` and database session.
-
-    The `app` fixture keeps an app context pushed; requests would otherwise share its `g`, where
-    Flask-WTF caches the CSRF token and Flask-Login the user across what are separate requests in production.
-    """
-
-    def open(self, *args, **kwargs):
-        response = contextvars.Context().run(super().open, *args, **kwargs)
-        # The request wrote through its own session; the test's must not serve rows it cached before.
-        db.session.expire_all()
-        return response
-
-
-def make_app(tmp_path, overrides=None, **environ):
-    """An app on a fresh, migrated database; sandbox Twilio unless credentials are given."""
-    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"), "SANDBOX_CALL_PACE": 0,
-                      **(overrides or {})},
-                     environ=base_environ(tmp_path, **environ))
-    app.test_client_class = IsolatedClient
-    with app.app_context():
-        if TEST_DATABASE_URL:
-            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-            with db.engine.begin() as connection:
-                connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        else:
-            from flask_migrate import upgrade
-            upgrade()
-    return app
 
 
 @pytest.fixture
@@ -145,15 +92,6 @@ def staff(app):
     return users.create_user(STAFF[0], STAFF[1], role="staff", name="Sam Staff")
 
 
-def login(client, email, password):
-    """Log in through the real form (CSRF token included)."""
-    from bs4 import BeautifulSoup
-
-    page = client.get("/login")
-    token = BeautifulSoup(page.data, "html.parser").find("input", {"name": "csrf_token"})["value"]
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
-
-
 @pytest.fixture
 def admin_client(client, admin):
     response = login(client, *ADMIN)
@@ -166,10 +104,6 @@ def staff_client(client, staff):
     response = login(client, *STAFF)
     assert response.status_code == 303, response.data
     return client
-
-
-def sign(app, url, params):
-    return RequestValidator(app.config["TWILIO_AUTH_TOKEN"]).compute_signature(url, params)
 
 
 @pytest.fixture
@@ -213,10 +147,6 @@ def make_number(app):
     return create
 
 
-def chromium_path():
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.fixture
 def chromium():
     """The Chromium to drive, or the test is skipped and said to be not run (which fails a CI run)."""
@@ -229,6 +159,6 @@ def chromium():
 
 @pytest.fixture
 def artifacts_dir():
-    path = Path(__file__).resolve().parent.parent / "test-artifacts"
+    path = ROOT / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path

@@ -1,0 +1,1 @@
+"""App-wide tests: settings, security headers, migrations, outages of Redis, the architecture."""

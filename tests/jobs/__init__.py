@@ -1,0 +1,1 @@
+"""Tests of the background jobs (phoneapp/jobs/): the worker, test calls, verification, alerts, health."""

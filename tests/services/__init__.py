@@ -1,0 +1,1 @@
+"""Tests of the services (phoneapp/services/) on their own."""
