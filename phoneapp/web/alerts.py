@@ -10,6 +10,7 @@ from phoneapp.models import Alert, PhoneAssignment
 from phoneapp.services import alerts as alert_service
 from phoneapp.services.notifications import notice_status
 from phoneapp.web.htmx import is_htmx
+from phoneapp.web.view_helpers import row_or_404
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 
@@ -49,7 +50,7 @@ def index():
 @bp.post("/<int:alert_id>/acknowledge")
 def acknowledge(alert_id):
     """Mark an alert as seen; htmx gets the updated row, a plain form a redirect back to the list."""
-    alert = db.get_or_404(Alert, alert_id)
+    alert = row_or_404(Alert, alert_id)
     alert_service.acknowledge_alert(alert, current_user)
     if is_htmx():
         return render_template("alerts/_alert_row.html", alert=alert)

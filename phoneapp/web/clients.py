@@ -9,7 +9,7 @@ from phoneapp.services import number_cards
 from phoneapp.services.call_log import calls_select, paginate_calls
 from phoneapp.services.client_stats import client_call_stats
 from phoneapp.services.errors import ValidationError
-from phoneapp.web.view_helpers import acting_user, requested_page, shown_phone
+from phoneapp.web.view_helpers import acting_user, requested_page, row_or_404, shown_phone
 
 bp = Blueprint("clients", __name__)
 
@@ -47,7 +47,7 @@ def create_client():
 @login_required
 def client_detail(client_id):
     """One client: details, calls per day, tracking numbers and call history."""
-    client = db.get_or_404(Client, client_id)
+    client = row_or_404(Client, client_id)
     numbers = db.session.scalars(
         number_cards.numbers_query().where(PhoneAssignment.client_id == client.id)).unique().all()
     pagination = paginate_calls(calls_select(client_id=client.id), requested_page(), HISTORY_PER_PAGE)
@@ -59,7 +59,7 @@ def client_detail(client_id):
 @login_required
 def edit_client(client_id):
     """The client edit form."""
-    client = db.get_or_404(Client, client_id)
+    client = row_or_404(Client, client_id)
     form = {field: getattr(client, field) or "" for field in CLIENT_FORM_FIELDS}
     form["phone"] = shown_phone(client.phone)
     form["is_active"] = client.is_active
@@ -70,7 +70,7 @@ def edit_client(client_id):
 @login_required
 def update_client(client_id):
     """Save the client edit form."""
-    client = db.get_or_404(Client, client_id)
+    client = row_or_404(Client, client_id)
     data = client_form_data()
     data["is_active"] = request.form.get("is_active") == "on"
     try:
@@ -86,7 +86,7 @@ def update_client(client_id):
 @login_required
 def delete_client(client_id):
     """Remove a client; its numbers become unassigned and keep their history."""
-    client = db.get_or_404(Client, client_id)
+    client = row_or_404(Client, client_id)
     name = client.name
     client_service.delete_client(client, actor=acting_user())
     flash(f"Client “{name}” deleted. Its numbers are unassigned now.", "success")

@@ -9,7 +9,7 @@ from phoneapp.domain.number_status import STATUS_KEYS
 from phoneapp.extensions import db
 from phoneapp.jobs import QueueUnavailable
 from phoneapp.jobs.on_demand import due_for_verification, queue_verification, start_test_call
-from phoneapp.models import PhoneAssignment, TestCall, utcnow
+from phoneapp.models import MAX_ID, PhoneAssignment, TestCall, utcnow
 from phoneapp.sandbox.account import OUTCOMES as SIMULATED_OUTCOMES
 from phoneapp.services import assignments, call_tests, number_cards
 from phoneapp.services.audit import audit_trail, client_names_in
@@ -19,7 +19,7 @@ from phoneapp.services.number_statuses import number_statuses
 from phoneapp.services.simulator import place_simulated_call
 from phoneapp.twilio.public_urls import expected_webhooks
 from phoneapp.web.htmx import is_htmx
-from phoneapp.web.view_helpers import acting_user, page_and_fragment, requested_page, shown_phone
+from phoneapp.web.view_helpers import acting_user, page_and_fragment, requested_page, row_or_404, shown_phone
 
 bp = Blueprint("numbers", __name__)
 
@@ -72,7 +72,7 @@ def mark_due_checks(numbers):
 @login_required
 def number_detail(number_id):
     """One tracking number: its card, Twilio configuration, call history and audit trail."""
-    number = db.get_or_404(PhoneAssignment, number_id)
+    number = row_or_404(PhoneAssignment, number_id)
     pagination = paginate_calls(calls_select(number_id=number.id), requested_page(), HISTORY_PER_PAGE)
     events = audit_trail("PhoneAssignment", number.id)
     return render_template("numbers/number_detail.html", number=number, card=number_cards.card_for(number),
@@ -84,7 +84,7 @@ def number_detail(number_id):
 @login_required
 def edit_number(number_id, fragment):
     """The assignment form: swapped in place of the card (`fragment`), or on a page of its own without scripts."""
-    number = db.get_or_404(PhoneAssignment, number_id)
+    number = row_or_404(PhoneAssignment, number_id)
     form = {"client_id": str(number.client_id or ""), "forward_to_number": shown_phone(number.forward_to_number),
             "friendly_name": number.friendly_name or ""}
     return render_form(number, form, {}, fragment=fragment)
@@ -118,10 +118,10 @@ def done(number, message, twilio_problem=None):
 @login_required
 def number_card(number_id):
     """One number's card; it polls itself while a call or a test (`test_call`) on it is under way."""
-    number = db.get_or_404(PhoneAssignment, number_id)
+    number = row_or_404(PhoneAssignment, number_id)
     test = None
     test_call_id = request.args.get("test_call", type=int)
-    if test_call_id is not None:
+    if test_call_id is not None and 1 <= test_call_id <= MAX_ID:
         test = db.session.get(TestCall, test_call_id)
         if test is None or test.phone_assignment_id != number.id:
             test = None
@@ -134,7 +134,7 @@ def number_card(number_id):
 @login_required
 def update_number(number_id):
     """Assign, reassign, change the forward target or rename; audited."""
-    number = db.get_or_404(PhoneAssignment, number_id)
+    number = row_or_404(PhoneAssignment, number_id)
     form = {field: (request.form.get(field) or "").strip() for field in ASSIGNMENT_FIELDS}
     try:
         assignments.update_assignment(number, form, actor=acting_user())
@@ -148,7 +148,7 @@ def update_number(number_id):
 @login_required
 def set_number_active(number_id):
     """Switch a number on or off; audited."""
-    number = db.get_or_404(PhoneAssignment, number_id)
+    number = row_or_404(PhoneAssignment, number_id)
     value = request.form.get("is_active")
     if value not in ("true", "false"):
         abort(400, "is_active must be true or false")
@@ -161,7 +161,7 @@ def set_number_active(number_id):
 @login_required
 def test_number(number_id):
     """Start "Test": a worker runs the dry check and, unless live=0, a live call; the steps show as they come."""
-    number = db.get_or_404(PhoneAssignment, number_id)
+    number = row_or_404(PhoneAssignment, number_id)
     test = start_test_call(number, acting_user(), live=request.form.get("live", "1") != "0")
     if not is_htmx():
         flash("Test started; its steps show below as they happen." if test.finished_at is None else test.detail,
@@ -176,7 +176,7 @@ def test_number(number_id):
 @login_required
 def test_call(test_call_id):
     """One test's steps; the fragment polls itself until the test ends."""
-    test = db.get_or_404(TestCall, test_call_id)
+    test = row_or_404(TestCall, test_call_id)
     call_tests.expire_if_overdue(test)
     return render_template("numbers/_test_call.html", test=test, poll_self=True)
 
@@ -187,7 +187,7 @@ def simulate_call(number_id):
     """Sandbox only: ring the number from a simulated caller, in the background."""
     if not current_app.config["SANDBOX"]:
         abort(404)
-    number = db.get_or_404(PhoneAssignment, number_id)
+    number = row_or_404(PhoneAssignment, number_id)
     outcome = request.form.get("outcome") or "answered"
     if outcome not in SIMULATED_OUTCOMES:
         abort(400, f"outcome must be one of {', '.join(SIMULATED_OUTCOMES)}")
@@ -233,6 +233,8 @@ def number_changes():
 def moment_arg(name, default):
     """A naive-UTC time from the query string, or `default` when it is missing or malformed."""
     try:
-        return datetime.fromisoformat(request.args[name]).replace(tzinfo=None)
+        moment = datetime.fromisoformat(request.args[name]).replace(tzinfo=None)
     except (KeyError, ValueError):
         return default
+    # Twice the overlap is taken off it; a moment that near the start of time asks for everything anyway.
+    return max(moment, datetime.min + 2 * CHANGES_OVERLAP)

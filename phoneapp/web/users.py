@@ -7,7 +7,7 @@ from phoneapp.models import ROLES, ApiToken, User
 from phoneapp.services import users as user_service
 from phoneapp.services.audit import audit_trail
 from phoneapp.services.errors import ValidationError
-from phoneapp.web.view_helpers import acting_user
+from phoneapp.web.view_helpers import acting_user, row_or_404
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -74,13 +74,13 @@ def create():
 @bp.get("/<int:user_id>")
 def detail(user_id):
     """One account: role, status, API tokens and what was changed on it."""
-    return detail_page(db.get_or_404(User, user_id))
+    return detail_page(row_or_404(User, user_id))
 
 
 @bp.post("/<int:user_id>/role")
 def change_role(user_id):
     """Make an account admin or staff."""
-    user = db.get_or_404(User, user_id)
+    user = row_or_404(User, user_id)
     return changed(user, lambda: user_service.set_role(user, request.form.get("role", ""), actor=acting_user()),
                    lambda: f"{user.email} is {'an admin' if user.is_admin else 'staff'} now.")
 
@@ -88,7 +88,7 @@ def change_role(user_id):
 @bp.post("/<int:user_id>/deactivate")
 def deactivate(user_id):
     """Lock an account out; it and its history stay."""
-    user = db.get_or_404(User, user_id)
+    user = row_or_404(User, user_id)
     return changed(user, lambda: user_service.set_active(user, False, actor=acting_user()),
                    lambda: f"{user.email} is deactivated: signed out and API tokens refused.")
 
@@ -96,7 +96,7 @@ def deactivate(user_id):
 @bp.post("/<int:user_id>/activate")
 def activate(user_id):
     """Let a deactivated account back in, with the tokens it had."""
-    user = db.get_or_404(User, user_id)
+    user = row_or_404(User, user_id)
     return changed(user, lambda: user_service.set_active(user, True, actor=acting_user()),
                    lambda: f"{user.email} is active again.")
 
@@ -104,7 +104,7 @@ def activate(user_id):
 @bp.post("/<int:user_id>/tokens")
 def issue_token(user_id):
     """Answer with the new token itself: a redirect would have to carry it in a URL or the session."""
-    user = db.get_or_404(User, user_id)
+    user = row_or_404(User, user_id)
     if not user.is_active:
         return refused(user, ValidationError({"tokens": "the account is inactive; reactivate it first"}))
     token = user_service.issue_token(user, actor=acting_user())
@@ -118,8 +118,8 @@ def issue_token(user_id):
 @bp.post("/<int:user_id>/tokens/<int:token_id>/revoke")
 def revoke_token(user_id, token_id):
     """Stop one token from working."""
-    token = db.session.get(ApiToken, token_id)
-    if token is None or token.user_id != user_id:
+    token = row_or_404(ApiToken, token_id)
+    if token.user_id != user_id:
         abort(404)
     user_service.revoke_token(token, actor=acting_user())
     flash(f"Token {token.prefix}… revoked.", "success")

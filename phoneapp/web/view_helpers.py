@@ -1,9 +1,17 @@
 """What the areas' views share: the page asked for, who is acting, and stored numbers shown as staff type them."""
-from flask import current_app, request
+from flask import abort, current_app, request
 from flask_login import current_user
 
 from phoneapp.domain.phones import display_phone
+from phoneapp.extensions import db
 from phoneapp.models import MAX_ID
+
+
+def row_or_404(model, row_id):
+    """The row a URL names, else 404; an id past the database's integer range names no row (and must not reach it)."""
+    if not 1 <= row_id <= MAX_ID:
+        abort(404)
+    return db.get_or_404(model, row_id)
 
 
 def requested_page():
