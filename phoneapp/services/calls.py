@@ -1,16 +1,21 @@
 """Call records written from Twilio's webhooks: idempotent by CallSid, never moving backwards."""
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 
 from phoneapp.domain.call_status import TERMINAL_STATUSES, advance_status, is_failed_forward
 from phoneapp.domain.number_status import FAILING_STREAK
+from phoneapp.domain.recordings import is_twilio_recording_url
 from phoneapp.extensions import db
 from phoneapp.models import Alert, CallRecord, PhoneAssignment, utcnow
 from phoneapp.services import call_tests
 from phoneapp.services.alerts import raise_alert, resolve_alerts
 from phoneapp.services.db_utils import insert_for
 from phoneapp.services.monitor_alerts import ALERT_KIND as WEBHOOK_ERROR_ALERT
+
+log = logging.getLogger(__name__)
 
 
 def _as_int(value):
@@ -247,6 +252,10 @@ def record_recording(params, kind):
     """A recording of the forwarded call or a voicemail, linked to the parent call."""
     url = params.get("RecordingUrl")
     if not url or params.get("RecordingStatus") not in (None, "", "completed"):
+        return None
+    if not is_twilio_recording_url(url):
+        # Only Twilio keeps our recordings; any other link would be shown to staff as one.
+        log.warning("call %s: recording link %r is not Twilio's; not kept", params.get("CallSid"), url[:100])
         return None
     record = call_record_for(params["CallSid"], status="in-progress", **_caller_fields(params))
     duration = _as_int(params.get("RecordingDuration"))

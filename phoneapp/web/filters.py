@@ -4,6 +4,7 @@ from flask import current_app, request
 from phoneapp.domain.call_status import call_outcome
 from phoneapp.domain.clock import format_local
 from phoneapp.domain.phones import display_phone
+from phoneapp.domain.recordings import is_safe_link
 from phoneapp.models import utcnow
 
 
@@ -47,6 +48,7 @@ def register_filters(app, sections):
     app.jinja_env.filters["duration"] = format_duration
 
     app.add_template_global(outcome_of, "outcome_of")
+    app.jinja_env.tests["safe_link"] = is_safe_link
 
     @app.template_global()
     def nav_section():

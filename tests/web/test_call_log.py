@@ -351,3 +351,16 @@ def test_export_streams_in_batches(app, admin_client, make_number):
     assert len(rows) == total and len(list(csv.reader(io.StringIO(seen["first_batch"].decode())))) == (
         call_log.EXPORT_BATCH_SIZE)
     assert [row[-1] for row in rows] == [f"CA{i:032x}" for i in reversed(range(total))]
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(document.cookie)", " JavaScript:alert(1)",
+                                  "data:text/html,<script>alert(1)</script>", "http://api.twilio.com/r"])
+def test_a_stored_link_that_is_not_https_is_never_rendered_as_a_link(admin_client, make_number, link):
+    number = make_number()
+    insert_calls([call_row("CAx1", number, datetime(2024, 3, 5, 16), recording_url=link, voicemail_url=link)])
+    page = soup(admin_client.get(url_for("calls.calls")))
+    row = page.select_one("#calls-table tbody tr")
+    assert row.find("a", href=lambda href: href and ("script" in href.lower() or href.startswith(("data:", "http:"))))\
+        is None
+    assert row.find("a", string="Recording") is None
+    assert "—" in text_of(row)

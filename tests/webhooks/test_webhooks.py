@@ -291,3 +291,17 @@ def test_callback_without_call_sid_is_a_clear_400(signed_post):
     response = signed_post("/twilio/status", {"CallStatus": "completed"})
     assert response.status_code == 400
     assert count(CallRecord) == 0
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(document.cookie)", "https://evil.example/Recordings/RE9",
+                                  "http://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE9",
+                                  "https://api.twilio.com.evil.example/Recordings/RE9"])
+@pytest.mark.parametrize("kind", ["voicemail", "call"])
+def test_a_recording_link_that_is_not_twilios_is_not_kept(signed_post, assigned, link, kind):
+    sid = "CA" + "1" * 32
+    signed_post("/twilio/voice", voice_params(sid))
+    recording = voice_params(sid, CallStatus="completed", RecordingSid="RE" + "9" * 32, RecordingUrl=link,
+                             RecordingStatus="completed", RecordingDuration="14")
+    assert signed_post(f"/twilio/recording?kind={kind}", recording).status_code == 200
+    record = db.session.scalars(sa.select(CallRecord)).one()
+    assert (record.recording_url, record.voicemail_url) == (None, None)
