@@ -20,6 +20,8 @@ from flask import (
 from flask_login import login_required
 
 from phoneapp.domain.call_status import OUTCOMES, call_outcome
+from phoneapp.extensions import db
+from phoneapp.models import Client, PhoneAssignment
 from phoneapp.services.call_log import (
     CALLS_PER_PAGE,
     EXPORT_BATCH_SIZE,
@@ -84,16 +86,30 @@ def export_calls():
 
 
 def export_filename(filters):
-    """calls-2024-05-01-to-2024-05-31.csv and the like: the days the file covers."""
+    """calls-acme-plumbing-missed-2024-05-01-to-2024-05-31.csv and the like: what the file holds, by its filters."""
+    parts = []
+    if filters.client is not None:
+        client = db.session.get(Client, filters.client)
+        parts.append(_slug(client.name if client else "") or f"client-{filters.client}")
+    if filters.number is not None:
+        number = db.session.get(PhoneAssignment, filters.number)
+        parts.append(number.phone_number.lstrip("+") if number else f"number-{filters.number}")
+    if filters.outcome:
+        parts.append(_slug(filters.outcome))
+    if filters.tests != "include":
+        parts.append("test-calls-only" if filters.tests == "only" else "without-test-calls")
     if filters.date_from and filters.date_to:
-        span = f"{filters.date_from}-to-{filters.date_to}"
+        parts.append(f"{filters.date_from}-to-{filters.date_to}")
     elif filters.date_from:
-        span = f"from-{filters.date_from}"
+        parts.append(f"from-{filters.date_from}")
     elif filters.date_to:
-        span = f"until-{filters.date_to}"
-    else:
-        span = "all"
-    return f"calls-{span}.csv"
+        parts.append(f"until-{filters.date_to}")
+    return "-".join(["calls", *(parts or ["all"])]) + ".csv"
+
+
+def _slug(text):
+    """Plain ASCII for a file name: letters and digits, words joined by hyphens."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-")
 
 
 def spreadsheet_safe(value):

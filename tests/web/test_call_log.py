@@ -236,7 +236,8 @@ def test_export_is_the_filtered_calls_in_log_order(admin_client, log, acme):
     args = {"client": acme.id, "date_from": "2024-03-01", "date_to": "2024-03-31"}
     response = download(admin_client, url_for("calls.export_calls", **args))
     assert response.mimetype == "text/csv" and response.mimetype_params["charset"] == "utf-8"
-    assert response.headers["Content-Disposition"] == 'attachment; filename="calls-2024-03-01-to-2024-03-31.csv"'
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="calls-acme-plumbing-2024-03-01-to-2024-03-31.csv"')
     header, rows = exported(response)
     assert header == list(call_log_views.EXPORT_HEADER)
     assert [row[header.index("twilio_call_sid")] for row in rows] == listed(admin_client.get(
@@ -262,6 +263,20 @@ def test_export_is_the_filtered_calls_in_log_order(admin_client, log, acme):
     summer = download(admin_client, url_for("calls.export_calls", date_from="2024-07-01"))
     assert summer.headers["Content-Disposition"] == 'attachment; filename="calls-from-2024-07-01.csv"'
     assert exported(summer) == (list(call_log_views.EXPORT_HEADER), [])
+
+
+def test_an_export_is_named_by_every_filter_it_was_made_with(admin_client, log, acme):
+    def name(**args):
+        disposition = download(admin_client, url_for("calls.export_calls", **args)).headers["Content-Disposition"]
+        return disposition.removeprefix('attachment; filename="').removesuffix('"')
+
+    assert name() == "calls-all.csv"
+    assert name(outcome="missed") == "calls-missed.csv"
+    assert name(outcome="not forwarded", tests="exclude") == "calls-not-forwarded-without-test-calls.csv"
+    number = log["acme"].phone_number.lstrip("+")
+    assert name(number=log["acme"].id, tests="only", date_to="2024-03-31") == (
+        f"calls-{number}-test-calls-only-until-2024-03-31.csv")
+    assert name(client=acme.id, outcome="answered") == "calls-acme-plumbing-answered.csv"
 
 
 def test_export_times_follow_daylight_saving(admin_client, make_number):
