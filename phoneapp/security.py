@@ -1,5 +1,6 @@
 """Security headers on every response (pages, htmx fragments, the API, webhooks, static files), and body limits."""
 from flask import request
+from flask_login import current_user
 from flask_talisman import Talisman
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -38,6 +39,7 @@ HSTS_MAX_AGE = 365 * 24 * 3600
 def init_security(app):
     """Send the security headers, refuse oversized bodies up front; cookies and HTTPS stay with the settings."""
     app.before_request(refuse_oversized_body)
+    app.after_request(keep_private_answers_out_of_caches)
     public_https = app.config["PUBLIC_BASE_URL"].startswith("https://")
     Talisman(
         app,
@@ -69,3 +71,16 @@ def refuse_oversized_body():
     limit = request.max_content_length
     if limit is not None and request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge()
+
+
+def keep_private_answers_out_of_caches(response):
+    """Pages, fragments, exports and API answers for a signed-in user: no browser or proxy keeps a copy.
+
+    Back after logout, a shared computer or a caching proxy would otherwise show calls and clients to whoever
+    comes next. Static files stay cacheable; an answer that set its own Cache-Control keeps it.
+    """
+    if request.endpoint == "static" or "Cache-Control" in response.headers:
+        return response
+    if current_user.is_authenticated or request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -105,6 +105,24 @@ def test_every_kind_of_response_carries_the_security_headers(app, admin_client, 
         assert "Strict-Transport-Security" not in response.headers, what
 
 
+def test_answers_for_a_signed_in_user_are_kept_out_of_caches(app, admin_client, admin, number):
+    token = users.issue_token(admin)
+    private = {
+        "page": admin_client.get("/numbers"),
+        "fragment": admin_client.get("/partials/numbers/status-counts", headers=HX),
+        "export": admin_client.get("/calls/export.csv", buffered=True),
+        "API by session": admin_client.get("/api/clients"),
+        "API by token": app.test_client().get("/api/clients", headers={"Authorization": f"Bearer {token}"}),
+        "API refused": app.test_client().get("/api/clients"),
+        "404 page": admin_client.get("/no-such-page"),
+    }
+    for what, response in private.items():
+        assert response.headers.get("Cache-Control") == "no-store", what
+    assert "no-store" not in admin_client.get("/static/app.css").headers.get("Cache-Control", ""), "static"
+    # Nothing private on the login form: back and forward may keep it.
+    assert app.test_client().get("/login").headers.get("Cache-Control") is None
+
+
 def test_an_unexpected_error_still_carries_the_headers(app, admin_client, monkeypatch):
     def broken():
         raise RuntimeError("boom")
