@@ -288,8 +288,10 @@ class WebhookLog:
         return written, broken
 
     def _quarantine_raw(self, raw: bytes):
-        self.failed_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.failed_path, "ab") as handle:
+        self.failed_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Callers' numbers and Twilio's parameters: readable by phoneapp's own user alone, like the segments.
+        descriptor = os.open(self.failed_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "ab") as handle:
             handle.write(raw.rstrip(b"\n") + b"\n")
             handle.flush()
             os.fsync(handle.fileno())

@@ -1,5 +1,6 @@
 """The webhook log: every webhook on disk before it is answered, written to the database once, whatever fails."""
 import json
+import stat
 import time
 import xml.etree.ElementTree as ET
 from datetime import timedelta
@@ -117,6 +118,9 @@ def test_a_live_process_keeps_its_log_and_a_bad_event_is_set_aside(tmp_path):
     [kept] = alive.failed_path.read_text().splitlines()
     assert json.loads(kept)["params"]["CallSid"] == call_sid(1)
     assert other.quarantined_count() == 1 and not other.segments()
+    # What was set aside holds callers' numbers: phoneapp's user alone may read it, as with the segments.
+    assert stat.S_IMODE(alive.failed_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(alive.failed_path.parent.stat().st_mode) & 0o077 == 0
 
 
 def test_a_line_cut_short_by_a_crash_is_not_written(tmp_path):
