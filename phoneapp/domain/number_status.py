@@ -26,7 +26,7 @@ class NumberStatus:
 
 
 def number_status(number, *, now, verify_max_age, open_error=None, recent_failed_streak=0, region="US",
-                  testing=False):
+                  testing=False, target_is_tracking=False):
     """Colour, label and one-line reason for `number` (a PhoneAssignment or anything shaped like it)."""
     if not number.is_active:
         return NumberStatus("grey", "Inactive", "Switched off by staff")
@@ -37,6 +37,9 @@ def number_status(number, *, now, verify_max_age, open_error=None, recent_failed
         return NumberStatus("red", "Error", number.config_detail or "Twilio's configuration differs from phoneapp's")
     if target and not is_dialable(target):
         return NumberStatus("red", "Error", f"Forward target {target} is not a valid phone number")
+    if target and target_is_tracking:
+        return NumberStatus("red", "Error", f"Forward target {display_phone(target, region)} is a tracking number: "
+                                            "callers hear a message instead of looping back in")
     if open_error:
         return NumberStatus("red", "Error", open_error)
     if recent_failed_streak >= FAILING_STREAK:

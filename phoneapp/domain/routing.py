@@ -13,6 +13,8 @@ class RouteEntry:
     client_id: int | None
     is_active: bool
     target: str | None
+    # The target is itself one of our tracking numbers: the call would come back in, and every leg is billed.
+    target_is_tracking: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ def unroutable_reason(entry):
         return "number is not assigned to a client"
     if not entry.target:
         return "number has no forward target"
+    if entry.target_is_tracking:
+        return "its forward target is a tracking number, so the call would loop back"
     return None
 
 

@@ -12,7 +12,7 @@ from phoneapp.models import MAX_ID, Client, PhoneAssignment, utcnow
 from phoneapp.services.alerts import raise_alert, resolve_alerts
 from phoneapp.services.audit import record_audit
 from phoneapp.services.errors import UpstreamError, ValidationError
-from phoneapp.services.routing_table import refresh_routing_cache
+from phoneapp.services.routing_table import LOOP_REFUSAL, is_tracking_number, refresh_routing_cache
 from phoneapp.services.twilio_account import twilio
 from phoneapp.services.verification import config_differences, verify_number
 from phoneapp.twilio.gateway import NumberNotFound, TwilioError
@@ -57,6 +57,9 @@ def clean_assignment_fields(data, *, allowed=EDITABLE_FIELDS):
                 clean["forward_to_number"] = parse_phone(value, _region())
             except InvalidPhoneNumber as exc:
                 errors["forward_to_number"] = exc.reason
+            else:
+                if is_tracking_number(clean["forward_to_number"]):
+                    errors["forward_to_number"] = LOOP_REFUSAL
     if "is_active" in data:
         if not isinstance(data["is_active"], bool):
             errors["is_active"] = "must be true or false"

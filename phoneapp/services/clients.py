@@ -6,7 +6,7 @@ from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment
 from phoneapp.services.audit import record_audit
 from phoneapp.services.errors import ValidationError
-from phoneapp.services.routing_table import refresh_routing_cache
+from phoneapp.services.routing_table import LOOP_REFUSAL, is_tracking_number, refresh_routing_cache
 
 CLIENT_FIELDS = ("name", "phone", "email", "notes", "is_active")
 
@@ -34,6 +34,9 @@ def clean_client_fields(data, region, *, partial):
             clean["phone"] = parse_phone(data.get("phone"), region)
         except InvalidPhoneNumber as exc:
             errors["phone"] = exc.reason
+        else:
+            if is_tracking_number(clean["phone"]):
+                errors["phone"] = LOOP_REFUSAL
     if "email" in data:
         email = data.get("email")
         if email in (None, ""):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from phoneapp.domain.routing import RouteEntry
 from phoneapp.extensions import db
@@ -21,14 +21,15 @@ from phoneapp.models import Client, PhoneAssignment
 log = logging.getLogger(__name__)
 
 
-def route_entry(number):
-    """The routing view of one PhoneAssignment."""
+def route_entry(number, tracking_numbers):
+    """The routing view of one PhoneAssignment; `tracking_numbers` are every number phoneapp answers."""
     return RouteEntry(
         phone_number=number.phone_number,
         assignment_id=number.id,
         client_id=number.client_id,
         is_active=number.is_active,
         target=number.target_number,
+        target_is_tracking=number.target_number in tracking_numbers,
     )
 
 
@@ -37,17 +38,40 @@ def load_route(phone_number):
 
     One plain row, not ORM objects: every inbound call asks this, and it is most of what answering costs.
     """
+    target = sa.func.coalesce(PhoneAssignment.forward_to_number, Client.phone)
+    tracked = aliased(PhoneAssignment)
     row = db.session.execute(
-        sa.select(PhoneAssignment.id, PhoneAssignment.client_id, PhoneAssignment.is_active,
-                  sa.func.coalesce(PhoneAssignment.forward_to_number, Client.phone))
+        sa.select(PhoneAssignment.id, PhoneAssignment.client_id, PhoneAssignment.is_active, target,
+                  sa.exists().where(tracked.phone_number == target))
         .outerjoin(Client, Client.id == PhoneAssignment.client_id)
         .where(PhoneAssignment.phone_number == phone_number).limit(1)
     ).first()
     if row is None:
         return None
-    assignment_id, client_id, is_active, target = row
+    assignment_id, client_id, is_active, target, target_is_tracking = row
     return RouteEntry(phone_number=phone_number, assignment_id=assignment_id, client_id=client_id,
-                      is_active=is_active, target=target)
+                      is_active=is_active, target=target, target_is_tracking=bool(target_is_tracking))
+
+
+def is_tracking_number(e164):
+    """True when `e164` is one of the account's tracking numbers: forwarding a call there would loop back in."""
+    return bool(db.session.scalar(sa.select(sa.exists().where(PhoneAssignment.phone_number == e164))))
+
+
+LOOP_REFUSAL = "is a tracking number: calls forwarded there would come back in, and Twilio bills every leg"
+
+
+def load_client_route(to_number, client_id):
+    """The route of an older per-client voice URL: the client in the path, for a number phoneapp does not track."""
+    # No client has an id beyond the database's integer range; asking for one would be refused as an error.
+    if not 0 < client_id < 2**31:
+        return None
+    client = db.session.get(Client, client_id)
+    if client is None:
+        return None
+    return RouteEntry(phone_number=to_number, assignment_id=None, client_id=client.id,
+                      is_active=client.is_active, target=client.phone,
+                      target_is_tracking=is_tracking_number(client.phone))
 
 
 def routing_cache():
@@ -58,7 +82,8 @@ def refresh_routing_cache():
     """Rewrite the cache from the database; called after every change that affects routing."""
     numbers = db.session.scalars(sa.select(PhoneAssignment).options(joinedload(PhoneAssignment.client))).all()
     try:
-        routing_cache().write(route_entry(number) for number in numbers)
+        tracking_numbers = {number.phone_number for number in numbers}
+        routing_cache().write(route_entry(number, tracking_numbers) for number in numbers)
     except OSError:
         # The database already holds the change; a stale cache only matters during an outage.
         log.exception("could not write the routing cache")

@@ -10,10 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from phoneapp.domain.call_status import is_failed_forward
 from phoneapp.domain.phones import is_dialable
-from phoneapp.domain.routing import RouteEntry, route_call
-from phoneapp.extensions import db
-from phoneapp.models import Client
-from phoneapp.services.routing_table import load_route, routing_cache
+from phoneapp.domain.routing import route_call
+from phoneapp.services.routing_table import load_client_route, load_route, routing_cache
 from phoneapp.services.webhook_events import (
     database_outage,
     inbound_call_event,
@@ -92,23 +90,12 @@ def _route_entry(to_number, path_client_id):
         try:
             entry = load_route(to_number)
             if entry is None and path_client_id is not None:
-                entry = _client_route(to_number, path_client_id)
+                entry = load_client_route(to_number, path_client_id)
             return entry, False
         except SQLAlchemyError as error:
             rollback_quietly()
             note_database_failure(error, f"routing a call to {to_number}")
     return routing_cache().lookup(to_number), True
-
-
-def _client_route(to_number, client_id):
-    # No client has an id beyond the database's integer range; asking for one would be refused as an error.
-    if not 0 < client_id < 2**31:
-        return None
-    client = db.session.get(Client, client_id)
-    if client is None:
-        return None
-    return RouteEntry(phone_number=to_number, assignment_id=None, client_id=client.id,
-                      is_active=client.is_active, target=client.phone)
 
 
 def _record_call(decision, entry, *, from_cache):
