@@ -1,7 +1,7 @@
 """The status dot of a tracking number (SPEC §4), decided in this one place."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from phoneapp.domain.phones import display_phone, is_dialable
@@ -19,6 +19,8 @@ class NumberStatus:
     colour: str  # green, yellow, red, grey
     label: str
     reason: str
+    # A test call under way: said beside the dot, never a colour of its own (SPEC §4).
+    testing: bool = False
 
     @property
     def key(self):
@@ -28,6 +30,13 @@ class NumberStatus:
 def number_status(number, *, now, verify_max_age, open_error=None, recent_failed_streak=0, region="US",
                   testing=False, target_is_tracking=False):
     """Colour, label and one-line reason for `number` (a PhoneAssignment or anything shaped like it)."""
+    status = _status_of(number, now=now, verify_max_age=verify_max_age, open_error=open_error,
+                        recent_failed_streak=recent_failed_streak, region=region,
+                        target_is_tracking=target_is_tracking)
+    return replace(status, testing=True) if testing else status
+
+
+def _status_of(number, *, now, verify_max_age, open_error, recent_failed_streak, region, target_is_tracking):
     if not number.is_active:
         return NumberStatus("grey", "Inactive", "Switched off by staff")
     target = number.target_number
@@ -44,8 +53,6 @@ def number_status(number, *, now, verify_max_age, open_error=None, recent_failed
         return NumberStatus("red", "Error", open_error)
     if recent_failed_streak >= FAILING_STREAK:
         return NumberStatus("red", "Error", f"The last {recent_failed_streak} forwarded calls were not answered")
-    if testing:
-        return NumberStatus("yellow", "Pending setup", "Test in progress…")
     if number.client_id is None and not number.forward_to_number:
         return NumberStatus("yellow", "Pending setup", "Not assigned to a client yet")
     if not target:

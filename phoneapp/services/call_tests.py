@@ -69,7 +69,7 @@ def advance(test, step, ok, detail, *, label=None) -> bool:
 
 
 def running_test_ids(number_ids=None) -> set[int]:
-    """Numbers with a test under way (their dot is yellow meanwhile)."""
+    """Numbers with a test under way (their card says "testing…"; the dot stays what it was)."""
     query = sa.select(TestCall.phone_assignment_id).where(TestCall.finished_at.is_(None),
                                                           TestCall.deadline_at > utcnow())
     if number_ids is not None:
