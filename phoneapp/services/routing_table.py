@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased, joinedload
 
-from phoneapp.domain.routing import RouteEntry
+from phoneapp.domain.routing import RouteEntry, unroutable_reason
 from phoneapp.extensions import db
-from phoneapp.models import Client, PhoneAssignment
+from phoneapp.models import Alert, Client, PhoneAssignment, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ def is_tracking_number(e164):
     return bool(db.session.scalar(sa.select(sa.exists().where(PhoneAssignment.phone_number == e164))))
 
 
+# Raised when a call is answered with a message or sent to the default number; keyed by the called number.
+UNROUTED_ALERT = "unrouted_call"
 LOOP_REFUSAL = "is a tracking number: calls forwarded there would come back in, and Twilio bills every leg"
 
 
@@ -79,14 +81,31 @@ def routing_cache():
 
 
 def refresh_routing_cache():
-    """Rewrite the cache from the database; called after every change that affects routing."""
+    """Rewrite the cache from the database, and end the alerts of numbers that route again.
+
+    Called after every change that affects routing, so a number that was assigned, switched on or given a
+    target stops saying that its calls reach nobody the moment it can take them (SPEC §4).
+    """
     numbers = db.session.scalars(sa.select(PhoneAssignment).options(joinedload(PhoneAssignment.client))).all()
+    tracking_numbers = {number.phone_number for number in numbers}
+    entries = [route_entry(number, tracking_numbers) for number in numbers]
+    resolve_unrouted_alerts(entry.phone_number for entry in entries if unroutable_reason(entry) is None)
+    db.session.commit()
     try:
-        tracking_numbers = {number.phone_number for number in numbers}
-        routing_cache().write(route_entry(number, tracking_numbers) for number in numbers)
+        routing_cache().write(entries)
     except OSError:
         # The database already holds the change; a stale cache only matters during an outage.
         log.exception("could not write the routing cache")
+
+
+def resolve_unrouted_alerts(phone_numbers):
+    """Close the "calls reach nobody / go to the default number" alerts of numbers that route to their client."""
+    phone_numbers = list(phone_numbers)
+    if phone_numbers:
+        db.session.execute(
+            sa.update(Alert)
+            .where(Alert.kind == UNROUTED_ALERT, Alert.subject.in_(phone_numbers), Alert.resolved_at.is_(None))
+            .values(resolved_at=utcnow()))
 
 
 class RoutingCache:

@@ -24,6 +24,7 @@ from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment, utcnow
 from phoneapp.services import call_tests, calls
 from phoneapp.services.alerts import raise_alert
+from phoneapp.services.routing_table import UNROUTED_ALERT, resolve_unrouted_alerts
 from phoneapp.services.webhook_log import WriteResult
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,9 @@ def apply_event(event):
         calls.record_inbound_call(params, decision, entry, at=at)
         if decision.reason is not None:
             alert_unrouted(params.get("To", ""), decision, entry.assignment_id if entry is not None else None)
+        else:
+            # Routed to its client: whatever kept this number's calls from anyone has ended.
+            resolve_unrouted_alerts([params.get("To", "")])
     elif kind == "call_status":
         calls.record_call_status(params, at=at)
     elif kind == "dial_result":
@@ -156,7 +160,7 @@ def alert_unrouted(to_number, decision, assignment_id):
     else:
         message = f"Calls to {shown} reach nobody, the caller hears a message: {decision.reason}"
         severity = "error"
-    raise_alert("unrouted_call", to_number, message, severity=severity, phone_assignment_id=assignment_id)
+    raise_alert(UNROUTED_ALERT, to_number, message, severity=severity, phone_assignment_id=assignment_id)
 
 
 def _write_batch_or_roll_back(events):
