@@ -14,7 +14,9 @@ from phoneapp.extensions import db
 from phoneapp.jobs.queues import QueueUnavailable, enqueue
 from phoneapp.models import PhoneAssignment, TestCall, utcnow
 from phoneapp.services.call_tests import advance, step_entry
+from phoneapp.services.health import check_worker
 
+NO_WORKER = "Waiting for a worker, but none is running: start `python worker.py` and the test begins"
 # A check queued this long ago and never done lost its worker; asking again is better than waiting.
 REQUEUE_AFTER = timedelta(minutes=10)
 
@@ -22,10 +24,12 @@ REQUEUE_AFTER = timedelta(minutes=10)
 def start_test_call(number, user=None, *, live=True) -> TestCall:
     """Queue a test of `number`; the returned TestCall is what pages and the API poll."""
     now = utcnow()
+    # Said at once rather than after the test's whole time limit: nothing will pick the test up.
+    waiting = "Waiting for a worker" if check_worker().ok else NO_WORKER
     test = TestCall(phone_assignment_id=number.id, requested_by_id=getattr(user, "id", None), live=live,
-                    step="queued", detail="Waiting for a worker", created_at=now,
+                    step="queued", detail=waiting, created_at=now,
                     deadline_at=now + timedelta(seconds=current_app.config["TEST_CALL_TIMEOUT"]),
-                    steps=[step_entry("queued", None, "Waiting for a worker")])
+                    steps=[step_entry("queued", None, waiting)])
     db.session.add(test)
     db.session.commit()
     try:

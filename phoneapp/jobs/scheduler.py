@@ -18,6 +18,7 @@ from phoneapp.jobs.registry import PERIODIC
 from phoneapp.jobs.runs import claim_period, fail_stalled_runs, run_job
 from phoneapp.models import WorkerHeartbeat, utcnow
 from phoneapp.services.call_tests import expire_overdue_test_calls
+from phoneapp.services.health import WORKER_STOPPED
 from phoneapp.services.notifications import send_pending_notifications
 from phoneapp.services.webhook_events import write_orphaned_webhooks
 
@@ -93,8 +94,10 @@ class Scheduler:
         db.session.remove()
 
     def sign_off(self):
+        """Say this worker stopped: it no longer counts as alive, and the health page can say when it stopped."""
         self._guarded("sign off", lambda: (db.session.execute(
-            sa.delete(WorkerHeartbeat).where(WorkerHeartbeat.name == self.worker)), db.session.commit()))
+            sa.update(WorkerHeartbeat).where(WorkerHeartbeat.name == self.worker)
+            .values(mode=WORKER_STOPPED, last_seen_at=utcnow())), db.session.commit()))
 
     def _guarded(self, what, function, *args):
         # The schedule must outlive a failing chore or a database hiccup; the next tick tries again.

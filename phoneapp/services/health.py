@@ -29,6 +29,8 @@ LABELS = {"database": "Database", "redis": "Redis", "worker": "Worker", "twilio_
           "webhooks": "Webhooks"}
 # A worker beats far more often than this; one silent for longer is stopped or stuck.
 WORKER_SILENT_AFTER = timedelta(seconds=60)
+# A worker that stops says so in its heartbeat's mode; its row stays, so the page can tell when it stopped.
+WORKER_STOPPED = "stopped"
 REDIS_TIMEOUT = 2
 DETAIL_LIMIT = 500
 WORKER_HINT = "is `python worker.py` running?"
@@ -153,21 +155,44 @@ def elapsed(seconds) -> str:
 
 
 def check_worker() -> ComponentHealth:
-    """From the workers' heartbeats: ok while one was seen within WORKER_SILENT_AFTER."""
+    """From the workers' heartbeats: ok while one that has not stopped was seen within WORKER_SILENT_AFTER."""
     now = utcnow()
+    running = WorkerHeartbeat.mode != WORKER_STOPPED
     latest, alive = db.session.execute(
         sa.select(sa.func.max(WorkerHeartbeat.last_seen_at),
-                  sa.func.count().filter(WorkerHeartbeat.last_seen_at >= now - WORKER_SILENT_AFTER))
+                  sa.func.count().filter(WorkerHeartbeat.last_seen_at >= now - WORKER_SILENT_AFTER, running))
     ).one()
     if latest is None:
         return ComponentHealth("worker", False, checked_at=now,
                                detail=f"no worker has ever reported — {WORKER_HINT}")
     ago = elapsed((now - latest).total_seconds())
     if not alive:
-        return ComponentHealth("worker", False, checked_at=now,
-                               detail=f"no worker has reported for {ago} — {WORKER_HINT}")
+        stopped = db.session.scalar(sa.select(WorkerHeartbeat.mode).where(WorkerHeartbeat.last_seen_at == latest)
+                                    .limit(1)) == WORKER_STOPPED
+        what = f"the last worker stopped {ago} ago" if stopped else f"no worker has reported for {ago}"
+        return ComponentHealth("worker", False, checked_at=now, detail=f"{what} — {WORKER_HINT}")
     return ComponentHealth("worker", True, checked_at=now,
                            detail=f"{alive} worker{'s' if alive != 1 else ''}, last seen {ago} ago")
+
+
+def silent_worker() -> ComponentHealth | None:
+    """The worker's health when workers have run here and none runs now; None when one runs (or none ever did).
+
+    Without a worker nothing checks health, so the web side notices instead: the first page to see the silence
+    opens the worker's alert (the worker's own health check closes it once it is back).
+    """
+    if not db.session.scalar(sa.select(sa.exists().where(WorkerHeartbeat.id.is_not(None)))):
+        return None
+    health = check_worker()
+    if health.ok:
+        return None
+    subject = f"component:{health.component}"
+    already_open = db.session.scalar(sa.select(sa.exists().where(
+        Alert.kind == ALERT_KIND, Alert.subject == subject, Alert.resolved_at.is_(None))))
+    if not already_open:
+        raise_alert(ALERT_KIND, subject, f"{health.label} is down: {health.detail}"[:DETAIL_LIMIT], severity="error")
+        db.session.commit()
+    return health
 
 
 def check_twilio_api() -> ComponentHealth:

@@ -7,10 +7,12 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, render_template, request
 from flask_login import login_required
+from sqlalchemy.exc import SQLAlchemyError
 
 from phoneapp.extensions import db
 from phoneapp.jobs.registry import PERIODIC
 from phoneapp.models import JobRun, utcnow
+from phoneapp.services import health as health_service
 from phoneapp.services.health import all_ok, check_database, current_health, down_components, outage_report
 from phoneapp.web.htmx import is_htmx
 from phoneapp.web.view_helpers import page_and_fragment
@@ -119,3 +121,14 @@ def index(fragment):
     """Every component with its state and reason, and the background jobs; or (`fragment`) that part alone, polled."""
     template = "health/_health.html" if fragment else "health/health.html"
     return render_template(template, **live_context(current_health(g.pop("health_database", None))))
+
+
+@bp.app_template_global()
+def silent_worker():
+    """The worker's health when none runs any more, for the banner on every page; None otherwise."""
+    try:
+        return health_service.silent_worker()
+    except SQLAlchemyError:
+        # The banner is a courtesy: a page about a failing database must still render.
+        db.session.rollback()
+        return None

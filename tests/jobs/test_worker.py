@@ -13,6 +13,7 @@ from phoneapp.jobs.registry import JOBS, Job, register
 from phoneapp.jobs.scheduler import period_of
 from phoneapp.models import JobRun, PhoneAssignment, TestCall, WorkerHeartbeat, utcnow
 from phoneapp.services import assignments, users
+from phoneapp.services.health import WORKER_STOPPED, check_worker
 from tests.support.api import ApiClient
 from tests.support.apps import TEST_REDIS_URL, make_app
 from tests.support.jobs import (
@@ -169,9 +170,11 @@ def test_two_workers_run_each_periodic_job_once_per_period(mode, tmp_path, migra
             runs = [run for run in job_runs(name) if run.period_key in periods]
             assert sorted(run.period_key for run in runs) == sorted(periods), (name, logs)
             assert all(run.status == "succeeded" for run in runs), [(run.name, run.error) for run in runs]
-        # Stopped workers sign off, so the health page does not count them as alive.
+        # Stopped workers sign off, so the health page does not count them as alive and says when they stopped.
         db.session.expire_all()
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(WorkerHeartbeat)) == 0
+        assert set(db.session.scalars(sa.select(WorkerHeartbeat.mode))) == {WORKER_STOPPED}
+        health = check_worker()
+        assert not health.ok and health.detail.startswith("the last worker stopped ")
         if mode == "redis":
             Redis.from_url(environ["REDIS_URL"]).flushdb()
         db.session.remove()
