@@ -293,6 +293,25 @@ def test_multipart_forms_are_bounded_per_field_and_in_parts(app, admin_client, f
     assert row_counts() == before
 
 
+@pytest.mark.parametrize("path", ["/twilio/voice", "/twilio/status", "/login", "/clients"])
+@pytest.mark.parametrize("fields", [101, 150, 170_000])
+def test_urlencoded_bodies_with_too_many_fields_are_refused_unparsed(app, admin_client, number, path, fields):
+    """Counted before the CSRF check or the Twilio signature parses the form: 413, nothing written."""
+    body = "&".join(f"f{n}=1" for n in range(fields))[:app.config["MAX_CONTENT_LENGTH"]]
+    before = row_counts()
+    response = admin_client.post(path, data=body, content_type="application/x-www-form-urlencoded",
+                                 headers={"X-Twilio-Signature": "x"})
+    assert response.status_code == 413
+    assert "100 form fields" in response.get_data(as_text=True)
+    assert row_counts() == before
+
+
+def test_a_webhook_with_all_of_twilios_fields_is_not_too_many(app, client, number):
+    params = voice_params(**{f"Extra{n}": "x" for n in range(60)})
+    response = client.post("/twilio/voice", data=params, headers=signed_headers(app, "/twilio/voice", params))
+    assert response.status_code == 200
+
+
 def writing_routes(app, ids):
     """(method, path) of every route that takes a body, with the ids its rule needs."""
     for rule in app.url_map.iter_rules():
