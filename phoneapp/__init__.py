@@ -1,9 +1,11 @@
 """phoneapp: call tracking and forwarding for agencies renting Twilio numbers."""
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from phoneapp.config import ConfigError, load_config, read_environ
@@ -21,7 +23,7 @@ def create_app(overrides=None, environ=None):
     # The web processes and workers of one install must share it (the sandbox account, the routing cache).
     instance_path = (overrides or {}).get("INSTANCE_PATH") or environ.get("INSTANCE_PATH") or app.instance_path
     app.instance_path = str(instance_path)
-    os.makedirs(app.instance_path, exist_ok=True)
+    _require_writable_folder(app.instance_path, "INSTANCE_PATH")
     app.config.update(load_config(environ, app.instance_path))
     app.config["SANDBOX_STATE_PATH"] = str(Path(app.instance_path) / "sandbox-account.json")
     app.config["ROUTING_CACHE_PATH"] = str(Path(app.instance_path) / "routing-cache.json")
@@ -29,6 +31,10 @@ def create_app(overrides=None, environ=None):
     app.config["WEBHOOK_LOG_PATH"] = str(Path(app.instance_path) / "webhook-log")
     app.config["DATABASE_RETRY_PAUSE"] = 2.0
     app.config.update(overrides or {})
+    _require_writable_folder(app.config["WEBHOOK_LOG_PATH"], "the webhook log (INSTANCE_PATH/webhook-log)")
+    database_file = sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
+    if database_file is not None:
+        _require_writable_folder(str(Path(database_file).parent), f"the SQLite database {database_file}'s folder")
 
     if app.config["SANDBOX"]:
         _use_sandbox_credentials(app)
@@ -65,6 +71,30 @@ def create_app(overrides=None, environ=None):
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)
     return app
+
+
+def _require_writable_folder(path, what):
+    """Refuse to start, naming the path, when a folder phoneapp must write to cannot be made or written.
+
+    Found at start-up rather than by the first login (a 500) or the first webhook (lost): a probe file is
+    written and removed, which a read-only mount refuses whatever the permission bits say.
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=path, prefix=".write-check-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{what}: {path} cannot be written ({exc.strerror or exc}); "
+                          "give phoneapp's user a writable folder there") from None
+
+
+def sqlite_file(database_url):
+    """The file of a sqlite:/// URL, None for an in-memory database or another engine."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
 
 
 def _use_sandbox_credentials(app):
