@@ -195,7 +195,10 @@ def simulate_call(number_id):
         place_simulated_call(number.phone_number, outcome=outcome)
     except (ValueError, RuntimeError) as exc:
         return answer_simulation(number, f"Could not place the call: {exc}", "error")
-    note = f"Calling… the forwarded phone will report “{outcome}”."
+    if number.is_active and number.target_number:
+        note = f"Calling… the forwarded phone will report “{outcome}”."
+    else:
+        note = "Calling… nobody takes this number’s calls yet, so the caller will hear a message."
     if number.webhook_url != expected_webhooks()["voice_url"]:
         note += " Twilio is not pointed at phoneapp for this number yet, so the call will not reach it."
     return answer_simulation(number, note, "info", calling=True)
