@@ -46,11 +46,16 @@ def unroutable_reason(entry):
     return None
 
 
-def route_call(entry, default_forward_number=None):
-    """Decide the target for a call to the tracking number described by `entry`."""
+def route_call(entry, default_forward_number=None, *, default_is_tracking=False):
+    """Decide the target for a call to the tracking number described by `entry`.
+
+    `default_is_tracking`: DEFAULT_FORWARD_NUMBER is itself a tracking number, so it is no way out either.
+    """
     reason = unroutable_reason(entry)
     if reason is None:
         return RoutingDecision("forward", entry.target, "assignment")
-    if default_forward_number:
+    if default_forward_number and not default_is_tracking:
         return RoutingDecision("forward", default_forward_number, "default_number", reason)
+    if default_forward_number:
+        reason = f"{reason}, and the default number is a tracking number too"
     return RoutingDecision("message", None, "message", reason)

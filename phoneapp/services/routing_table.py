@@ -60,7 +60,7 @@ def is_tracking_number(e164):
 
 # Raised when a call is answered with a message or sent to the default number; keyed by the called number.
 UNROUTED_ALERT = "unrouted_call"
-LOOP_REFUSAL = "is a tracking number: calls forwarded there would come back in, and Twilio bills every leg"
+LOOP_REFUSAL = "would forward to a tracking number: the call would come back in, and Twilio bills every leg"
 
 
 def load_client_route(to_number, client_id):

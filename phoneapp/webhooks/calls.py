@@ -10,8 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from phoneapp.domain.call_status import is_failed_forward
 from phoneapp.domain.phones import is_dialable
-from phoneapp.domain.routing import route_call
-from phoneapp.services.routing_table import load_client_route, load_route, routing_cache
+from phoneapp.domain.routing import route_call, unroutable_reason
+from phoneapp.services.routing_table import is_tracking_number, load_client_route, load_route, routing_cache
 from phoneapp.services.webhook_events import (
     database_outage,
     inbound_call_event,
@@ -79,7 +79,8 @@ def fallback():
 def answer_call(path_client_id=None):
     """Decide where the call in this request goes, record it, and return the TwiML."""
     entry, from_cache = _route_entry(request.form.get("To", ""), path_client_id)
-    decision = route_call(entry, current_app.config["DEFAULT_FORWARD_NUMBER"])
+    decision = route_call(entry, current_app.config["DEFAULT_FORWARD_NUMBER"],
+                          default_is_tracking=not from_cache and _default_loops(entry))
     _record_call(decision, entry, from_cache=from_cache)
     return _twiml_for(decision)
 
@@ -96,6 +97,19 @@ def _route_entry(to_number, path_client_id):
             rollback_quietly()
             note_database_failure(error, f"routing a call to {to_number}")
     return routing_cache().lookup(to_number), True
+
+
+def _default_loops(entry):
+    """Whether the default number, about to be used for this call, is one of our tracking numbers."""
+    default = current_app.config["DEFAULT_FORWARD_NUMBER"]
+    if not default or unroutable_reason(entry) is None:
+        return False
+    try:
+        return is_tracking_number(default)
+    except SQLAlchemyError as error:
+        rollback_quietly()
+        note_database_failure(error, "checking the default number")
+        return False
 
 
 def _record_call(decision, entry, *, from_cache):

@@ -93,3 +93,20 @@ def test_a_per_client_voice_url_to_a_tracking_number_is_skipped(signed_post, mak
     make_number(phone_number="+14155550122")
     response = signed_post(f"/twilio/client-webhook/{looping.id}", voice_params(to="+14155550199"))
     assert ET.fromstring(response.data).find("Dial") is None
+
+
+def test_a_default_number_that_is_a_tracking_number_is_no_way_out(app, signed_post, make_number):
+    make_number(phone_number=OTHER_TRACKING)
+    unassigned = make_number(phone_number="+14155550130")
+    app.config["DEFAULT_FORWARD_NUMBER"] = OTHER_TRACKING
+    document = ET.fromstring(signed_post("/twilio/voice", voice_params(to=unassigned.phone_number)).data)
+    assert document.find("Dial") is None and document.find("Say") is not None
+    alert = db.session.scalars(sa.select(Alert).where(Alert.resolved_at.is_(None))).one()
+    assert "default number is a tracking number" in alert.message and alert.severity == "error"
+
+
+def test_a_default_number_elsewhere_still_takes_unassigned_calls(app, signed_post, make_number):
+    unassigned = make_number(phone_number="+14155550130")
+    app.config["DEFAULT_FORWARD_NUMBER"] = "+14155550199"
+    document = ET.fromstring(signed_post("/twilio/voice", voice_params(to=unassigned.phone_number)).data)
+    assert document.find("Dial/Number").text == "+14155550199"
