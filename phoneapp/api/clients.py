@@ -7,13 +7,13 @@ from phoneapp.api.inputs import PAGE_ARGS, QueryArgs, boolean, check_body, json_
 from phoneapp.api.queries import paginate, row_or_404
 from phoneapp.api.serializers import client_json, page_json
 from phoneapp.models import Client
-from phoneapp.services.clients import create_client, delete_client, update_client
+from phoneapp.services.clients import MAX_NOTES_LENGTH, create_client, delete_client, update_client
 
 CLIENT_BODY = {
     "name": text(200),
     "phone": text(64),
     "email": text(254, nullable=True),
-    "notes": text(nullable=True),
+    "notes": text(MAX_NOTES_LENGTH, nullable=True),
     "is_active": boolean(),
 }
 

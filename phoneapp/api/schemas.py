@@ -3,6 +3,7 @@ from phoneapp.api.calls import CALL_STATUSES, OUTCOME_FILTERS
 from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from phoneapp.domain.call_status import FAILED_DIAL_STATUSES, OUTCOMES
 from phoneapp.models import CONFIG_STATES, MAX_ID
+from phoneapp.services.clients import MAX_NOTES_LENGTH
 
 
 def ref(name):
@@ -48,7 +49,7 @@ CLIENT_FIELDS_IN = {
     "name": {"type": "string", "minLength": 1, "maxLength": 200},
     "phone": {**PHONE_INPUT, "description": "The default forward target of the client's numbers"},
     "email": nullable({"type": "string", "maxLength": 254}),
-    "notes": nullable({"type": "string"}),
+    "notes": nullable({"type": "string", "maxLength": MAX_NOTES_LENGTH}),
     "is_active": {"type": "boolean"},
 }
 ASSIGNMENT_FIELDS_IN = {

@@ -9,6 +9,8 @@ from phoneapp.services.errors import ValidationError
 from phoneapp.services.routing_table import LOOP_REFUSAL, is_tracking_number, refresh_routing_cache
 
 CLIENT_FIELDS = ("name", "phone", "email", "notes", "is_active")
+# Notes are a few paragraphs staff keep about a client; the client textarea's maxlength says the same.
+MAX_NOTES_LENGTH = 5000
 
 
 def client_fields(client):
@@ -49,6 +51,8 @@ def clean_client_fields(data, region, *, partial):
         notes = data.get("notes")
         if notes is not None and not isinstance(notes, str):
             errors["notes"] = "must be text"
+        elif len((notes or "").strip()) > MAX_NOTES_LENGTH:
+            errors["notes"] = f"at most {MAX_NOTES_LENGTH} characters"
         else:
             clean["notes"] = (notes or "").strip()
     if "is_active" in data:

@@ -10,6 +10,7 @@ from phoneapp.domain.phones import InvalidPhoneNumber, parse_phone
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, Client, PhoneAssignment, utcnow
 from phoneapp.services.simulator import place_simulated_call
+from tests.support.api import assert_error
 from tests.support.pages import card, form_token, soup, text_of
 
 pytestmark = pytest.mark.usefixtures("request_context")
@@ -68,6 +69,40 @@ def test_client_edit_shows_phone_reason(admin_client, make_client):
     assert text_of(soup(response).find(id="phone-error"))
     db.session.expire_all()
     assert db.session.get(Client, acme.id).phone == "+14155550187"
+
+
+NOTES_CAP = 5000
+
+
+def test_client_notes_are_capped_at_5000_characters(admin_client, api, make_client):
+    acme = make_client(notes="Gate code 1234")
+    too_long = "n" * (NOTES_CAP + 1)
+    refused = assert_error(api.post("/api/clients", {"name": "Brightside", "phone": "+14155550142",
+                                                      "notes": too_long}), 400)
+    assert refused["details"] == {"notes": "at most 5000 characters"}
+    refused = assert_error(api.patch(f"/api/clients/{acme.id}", {"notes": too_long}), 400)
+    assert refused["details"] == {"notes": "at most 5000 characters"}
+
+    token = form_token(admin_client)
+    for url in (url_for("clients.create_client"), url_for("clients.update_client", client_id=acme.id)):
+        response = admin_client.post(url, data={"name": "Brightside", "phone": "+14155550142", "email": "",
+                                                "notes": too_long, "csrf_token": token})
+        assert response.status_code == 422
+        page = soup(response)
+        assert text_of(page.find(id="notes-error")) == "at most 5000 characters"
+        notes = page.find("textarea", id="client-notes")
+        assert "has-error" in notes.parent["class"] and notes["aria-describedby"] == "notes-error"
+        # What was typed stays in the box, so it can be shortened rather than retyped.
+        assert notes.get_text() == too_long and notes["maxlength"] == str(NOTES_CAP)
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Client)) == 1
+    assert db.session.get(Client, acme.id).notes == "Gate code 1234"
+
+    # Exactly 5,000 characters are kept, and spaces around notes are trimmed.
+    kept = api.patch(f"/api/clients/{acme.id}", {"notes": "n" * NOTES_CAP})
+    assert kept.status_code == 200 and kept.get_json()["notes"] == "n" * NOTES_CAP
+    trimmed = api.patch(f"/api/clients/{acme.id}", {"notes": "  " + "n" * (NOTES_CAP - 10) + "\n"})
+    assert trimmed.status_code == 200 and trimmed.get_json()["notes"] == "n" * (NOTES_CAP - 10)
 
 
 def test_call_log_lists_calls_newest_first(admin_client, assigned):
