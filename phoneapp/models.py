@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -21,6 +22,11 @@ def utcnow():
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def new_session_token():
+    """A fresh session generation for a user: every login cookie carries it, rotating it ends them all."""
+    return secrets.token_urlsafe(32)
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
 
@@ -32,6 +38,9 @@ class User(UserMixin, db.Model):
     is_active_user: Mapped[bool] = mapped_column("is_active", sa.Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # The user's session generation. Flask-Login keeps get_id() ("<id>:<token>") in the session and any
+    # remember cookie, so a new token here ends every session and remember cookie of this user at once.
+    session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
@@ -45,8 +54,18 @@ class User(UserMixin, db.Model):
     def is_admin(self):
         return self.role == "admin"
 
+    def get_id(self):
+        """Flask-Login's alternative id: the user and the session generation it was logged in under."""
+        return f"{self.id}:{self.session_token}"
+
+    def end_sessions(self):
+        """Sign this user out everywhere: sessions and remember cookies saved so far stop working."""
+        self.session_token = new_session_token()
+
     def set_password(self, password):
+        """A new password ends the sessions opened with the old one."""
         self.password_hash = generate_password_hash(password)
+        self.end_sessions()
 
     def check_password(self, password):
         return check_password_hash(self.password_hash, password)

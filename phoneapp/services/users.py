@@ -109,14 +109,28 @@ def set_role(user, role, actor=None):
 
 
 def set_active(user, active, actor=None):
-    """Deactivate or reactivate an account; its sessions and tokens stop working while it is inactive."""
+    """Deactivate or reactivate an account; its tokens stop working while it is inactive.
+
+    Either way its sessions end for good: a cookie saved before deactivation stays dead after reactivation.
+    """
     if active == user.is_active_user:
         return user
     if not active:
         _refuse_self_or_last_admin(user, "is_active", "you cannot deactivate your own account", actor)
     user.is_active_user = active
+    user.end_sessions()
     record_audit("activate_user" if active else "deactivate_user", user,
                  before={"is_active": not active}, after={"is_active": active}, actor=actor)
+    db.session.commit()
+    return user
+
+
+def end_sessions(user):
+    """Sign `user` out of every browser: each session and remember cookie saved so far stops working.
+
+    API tokens are separate and keep working.
+    """
+    user.end_sessions()
     db.session.commit()
     return user
 

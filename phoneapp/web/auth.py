@@ -1,11 +1,12 @@
 """Login and logout, session and bearer-token users, and what an unauthenticated request gets."""
+import hmac
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from phoneapp.extensions import db, login_manager
-from phoneapp.models import User, utcnow
+from phoneapp.models import MAX_ID, User, utcnow
 from phoneapp.services import users
 from phoneapp.web.htmx import is_htmx
 
@@ -18,9 +19,19 @@ def init_login(app):
 
 
 @login_manager.user_loader
-def load_user(user_id):
-    user = db.session.get(User, int(user_id)) if str(user_id).isdigit() else None
-    return user if user is not None and user.is_active else None
+def load_user(alternative_id):
+    """The user of a session, from Flask-Login's alternative id "<id>:<session token>" (User.get_id).
+
+    A session saved before the user's token was rotated (logout anywhere, deactivation, reactivation, a new
+    password) names an old token and opens nothing; so does one from before the tokens existed (a bare id).
+    """
+    user_id, _, token = str(alternative_id).partition(":")
+    if not (user_id.isascii() and user_id.isdigit()) or int(user_id) > MAX_ID or not token:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.is_active or not hmac.compare_digest(user.session_token.encode(), token.encode()):
+        return None
+    return user
 
 
 @login_manager.request_loader
@@ -103,7 +114,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    """End the session."""
+    """End the session, and every other session of this user: a copied or saved cookie must not outlive it."""
+    if not request.environ.get("phoneapp.bearer"):
+        users.end_sessions(current_user._get_current_object())
     logout_user()
     session.clear()
     flash("You are logged out.", "info")
