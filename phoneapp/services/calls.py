@@ -6,6 +6,7 @@ import logging
 import sqlalchemy as sa
 
 from phoneapp.domain.call_status import TERMINAL_STATUSES, advance_status, is_failed_forward
+from phoneapp.domain.fitting import fit_count, fit_sid, fit_text
 from phoneapp.domain.number_status import FAILING_STREAK
 from phoneapp.domain.recordings import is_twilio_recording_url
 from phoneapp.extensions import db
@@ -18,23 +19,69 @@ from phoneapp.services.monitor_alerts import ALERT_KIND as WEBHOOK_ERROR_ALERT
 log = logging.getLogger(__name__)
 
 
-def _as_int(value):
-    """A duration Twilio reported, or None when it is not a whole number of seconds (none is negative)."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number >= 0 else None
+# -- what Twilio sent, made to fit its column ------------------------------------------------------------
+# A value that does not fit is dropped or cut with a warning; an error would set the whole event aside.
+
+def _shown(value, limit=80):
+    """`value` short enough for a log line."""
+    return value[:limit] + "…" if isinstance(value, str) and len(value) > limit else value
 
 
-def _caller_fields(params):
+def _fitted(fitted, field, raw, call_sid):
+    if fitted.problem is not None:
+        log.warning("call %s: %s %r does not fit; %s", call_sid, field, _shown(raw), fitted.problem)
+    return fitted.value
+
+
+def fitted_count(params, field, call_sid):
+    """params[field] as a whole number in 0..2**31-1 (a duration in seconds), else None."""
+    return _fitted(fit_count(params.get(field)), field, params.get(field), call_sid)
+
+
+def fitted_text(params, field, length, call_sid):
+    """params[field] without control characters, cut to `length`; None when absent."""
+    return _fitted(fit_text(params.get(field), length), field, params.get(field), call_sid)
+
+
+def fitted_sid(params, field, call_sid):
+    """params[field] if it can be a SID (it fits String(34), no spaces or controls), else None."""
+    return _fitted(fit_sid(params.get(field)), field, params.get(field), call_sid)
+
+
+def usable_call_sid(params, field="CallSid"):
+    """The call's key, or None when there is none or Twilio sent one that cannot be (with a warning): the event is
+    then not recorded, as one without a CallSid never was; Twilio has been answered all the same."""
+    fitted = fit_sid(params.get(field))
+    if fitted.problem is not None:
+        log.warning("call ?: %s %r does not fit; %s, the event is not recorded", field, _shown(params.get(field)),
+                    fitted.problem)
+    return fitted.value
+
+
+def _call_label(*sids):
+    """The first of `sids` that can be a SID, to name the call in a warning; "?" when none can."""
+    return next((sid for sid in sids if fit_sid(sid).value), "?")
+
+
+def called_number(params):
+    """The To of a call as stored (no controls, at most 32 characters): the key of its number's alerts."""
+    return fit_text(params.get("To") or "", 32).value
+
+
+def _fill(record, column, value):
+    """Set an empty column to what fitted of Twilio's value, if anything did."""
+    if value is not None:
+        setattr(record, column, value)
+
+
+def _caller_fields(params, call_sid):
     return {
-        "from_number": (params.get("From") or "")[:32],
-        "to_number": (params.get("To") or "")[:32],
-        "caller_city": params.get("FromCity") or None,
-        "caller_state": params.get("FromState") or None,
-        "caller_zip": params.get("FromZip") or None,
-        "caller_country": params.get("FromCountry") or None,
+        "from_number": fitted_text(params, "From", 32, call_sid) or "",
+        "to_number": fitted_text(params, "To", 32, call_sid) or "",
+        "caller_city": fitted_text(params, "FromCity", 100, call_sid) or None,
+        "caller_state": fitted_text(params, "FromState", 100, call_sid) or None,
+        "caller_zip": fitted_text(params, "FromZip", 20, call_sid) or None,
+        "caller_country": fitted_text(params, "FromCountry", 10, call_sid) or None,
     }
 
 
@@ -47,7 +94,8 @@ class CallBatch:
     """
 
     def __init__(self, events):
-        self.call_sids = sorted({sid for sid in (_call_sid_of(event) for event in events) if sid})
+        # Only SIDs that can be keys: one with a NUL in it would fail the query, and the batch with it.
+        self.call_sids = sorted({sid for sid in (_call_sid_of(event) for event in events) if fit_sid(sid).value})
         self.records = {}
         self.called_numbers = {}  # number id -> when it was last called, in this batch
         self.dialled_numbers = {}  # number id -> its last forward's DialCallStatus, in this batch
@@ -136,14 +184,17 @@ def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
 
     `at` is when the webhook arrived, which is later than now for one held during a database outage.
     """
+    call_sid = usable_call_sid(params)
+    if call_sid is None:
+        return None
     at = at or utcnow()
     phone_assignment_id = entry.assignment_id if entry is not None else None
     client_id = entry.client_id if entry is not None and decision.routed_by == "assignment" else None
     status = params.get("CallStatus") if params.get("CallStatus") in ("queued", "ringing", "in-progress") else "ringing"
     is_test = is_test or call_tests.claim_inbound_call(params, phone_assignment_id) is not None
     record = call_record_for(
-        params["CallSid"], status=status, phone_assignment_id=phone_assignment_id, client_id=client_id,
-        is_test=is_test, started_at=at, **_caller_fields(params),
+        call_sid, status=status, phone_assignment_id=phone_assignment_id, client_id=client_id,
+        is_test=is_test, started_at=at, **_caller_fields(params, call_sid),
     )
     # A callback replayed before its voice webhook opened the record at its own, later, time.
     if record.started_at is None or record.started_at > at:
@@ -173,38 +224,44 @@ def _follow_test(record):
 
 def record_call_status(params, *, at=None):
     """The inbound call's own status callback."""
+    call_sid = usable_call_sid(params)
+    if call_sid is None:
+        return None
     at = at or utcnow()
-    record = call_record_for(params["CallSid"], status="ringing", started_at=at, **_caller_fields(params))
-    _advance(record, params.get("CallStatus"), params.get("CallDuration"), at)
+    record = call_record_for(call_sid, status="ringing", started_at=at, **_caller_fields(params, call_sid))
+    _advance(record, params.get("CallStatus"), params, at)
     _follow_test(record)
     _commit()
     return record
 
 
-def _advance(record, reported, duration, at):
+def _advance(record, reported, params, at):
     new_status = advance_status(record.status, reported)
     if new_status != record.status:
         record.status = new_status
     if reported in TERMINAL_STATUSES and record.status in TERMINAL_STATUSES:
         if record.ended_at is None:
             record.ended_at = at
-        if record.duration is None and _as_int(duration) is not None:
-            record.duration = _as_int(duration)
+        if record.duration is None:
+            _fill(record, "duration", fitted_count(params, "CallDuration", record.twilio_call_sid))
 
 
 def record_dial_result(params, *, at=None):
-    """The <Dial action>: how the forwarded leg ended. Returns the record."""
+    """The <Dial action>: how the forwarded leg ended. Returns the record (None for a call that cannot be keyed)."""
+    call_sid = usable_call_sid(params)
+    if call_sid is None:
+        return None
     at = at or utcnow()
-    record = call_record_for(params["CallSid"], status="in-progress", started_at=at, **_caller_fields(params))
+    record = call_record_for(call_sid, status="in-progress", started_at=at, **_caller_fields(params, call_sid))
     record.status = advance_status(record.status, "in-progress")
-    dial_status = params.get("DialCallStatus")
+    dial_status = fitted_text(params, "DialCallStatus", 20, call_sid)
     if dial_status and record.dial_status is None:
         record.dial_status = dial_status
         record.dial_leg_status = advance_status(record.dial_leg_status, _leg_status(dial_status))
-    if params.get("DialCallSid") and record.dial_call_sid is None:
-        record.dial_call_sid = params["DialCallSid"]
-    if record.dial_duration is None and _as_int(params.get("DialCallDuration")) is not None:
-        record.dial_duration = _as_int(params.get("DialCallDuration"))
+    if record.dial_call_sid is None:
+        _fill(record, "dial_call_sid", fitted_sid(params, "DialCallSid", call_sid))
+    if record.dial_duration is None:
+        _fill(record, "dial_duration", fitted_count(params, "DialCallDuration", call_sid))
     _follow_test(record)
     _commit()
     if record.phone_assignment_id is not None and dial_status and not record.is_test:
@@ -224,10 +281,16 @@ def _leg_status(dial_status):
 def record_dial_event(params, *, at=None):
     """A status callback of the forwarded (child) leg, tied back to its parent call."""
     at = at or utcnow()
-    parent_sid = params.get("ParentCallSid")
-    child_sid = params.get("CallSid")
+    named = _call_label(params.get("ParentCallSid"), params.get("CallSid"))
+    # A parent SID that cannot be a key is no parent SID: the leg is then found by its own SID, as without one.
+    parent_sid = fitted_sid(params, "ParentCallSid", named)
+    child_sid = fitted_sid(params, "CallSid", named)
     if parent_sid:
         record = call_record_for(parent_sid, status="in-progress", started_at=at)
+    elif child_sid is None:
+        # Neither SID: nothing to tie it to (asking for the record whose dial_call_sid IS NULL would pick any).
+        log.warning("call ?: a dial event without a usable CallSid or ParentCallSid; not recorded")
+        return None
     else:
         record = db.session.scalars(
             sa.select(CallRecord).where(CallRecord.dial_call_sid == child_sid).with_for_update()
@@ -242,7 +305,7 @@ def record_dial_event(params, *, at=None):
     if reported == "in-progress" and record.answered_at is None:
         record.answered_at = at
     if reported in TERMINAL_STATUSES and record.dial_duration is None:
-        record.dial_duration = _as_int(params.get("CallDuration"))
+        _fill(record, "dial_duration", fitted_count(params, "CallDuration", record.twilio_call_sid))
     _follow_test(record)
     _commit()
     return record
@@ -255,16 +318,19 @@ def record_recording(params, kind):
         return None
     if not is_twilio_recording_url(url):
         # Only Twilio keeps our recordings; any other link would be shown to staff as one.
-        log.warning("call %s: recording link %r is not Twilio's; not kept", params.get("CallSid"), url[:100])
+        log.warning("call %s: recording link %r is not Twilio's; not kept", _call_label(params.get("CallSid")),
+                    url[:100])
         return None
-    record = call_record_for(params["CallSid"], status="in-progress", **_caller_fields(params))
-    duration = _as_int(params.get("RecordingDuration"))
+    call_sid = usable_call_sid(params)
+    if call_sid is None:
+        return None
+    record = call_record_for(call_sid, status="in-progress", **_caller_fields(params, call_sid))
     if kind == "voicemail":
         record.voicemail_url = record.voicemail_url or url
-        record.voicemail_duration = record.voicemail_duration or duration
+        record.voicemail_duration = record.voicemail_duration or fitted_count(params, "RecordingDuration", call_sid)
     else:
         record.recording_url = record.recording_url or url
-        record.recording_sid = record.recording_sid or params.get("RecordingSid")
+        record.recording_sid = record.recording_sid or fitted_sid(params, "RecordingSid", call_sid)
     _commit()
     return record
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import exc as sa_exc
 
+from phoneapp.domain.fitting import INT4_MAX
 from phoneapp.domain.phones import display_phone
 from phoneapp.domain.routing import RouteEntry, RoutingDecision
 from phoneapp.extensions import db
@@ -119,12 +120,15 @@ def apply_event(event):
         if entry is not None and event.get("from_cache"):
             entry = _still_existing(entry)
         decision = RoutingDecision(**event["decision"])
-        calls.record_inbound_call(params, decision, entry, at=at)
+        if calls.record_inbound_call(params, decision, entry, at=at) is None:
+            return  # no CallSid it can be keyed by: nothing is recorded of it, as of a call without one
+        # The number as stored on the call: an alert keyed by a To that does not fit would set the call aside.
+        to_number = calls.called_number(params)
         if decision.reason is not None:
-            alert_unrouted(params.get("To", ""), decision, entry.assignment_id if entry is not None else None)
+            alert_unrouted(to_number, decision, entry.assignment_id if entry is not None else None)
         else:
             # Routed to its client: whatever kept this number's calls from anyone has ended.
-            resolve_unrouted_alerts([params.get("To", "")])
+            resolve_unrouted_alerts([to_number])
     elif kind == "call_status":
         calls.record_call_status(params, at=at)
     elif kind == "dial_result":
@@ -134,9 +138,23 @@ def apply_event(event):
     elif kind == "recording":
         calls.record_recording(params, event["recording_kind"])
     elif kind == "test_caller_status":
-        call_tests.record_test_caller_status(event["test_call_id"], params)
+        _record_test_caller_status(event["test_call_id"], params)
     else:
         raise ValueError(f"unknown webhook event kind {kind!r}")
+
+
+def _record_test_caller_status(test_call_id, params):
+    """The test phone's callback, with what Twilio sent made to fit (its SID and the words of its detail)."""
+    call_sid = calls.usable_call_sid(params)
+    if call_sid is None:
+        return
+    if not 0 < test_call_id <= INT4_MAX:
+        log.warning("call %s: test_call %r does not fit; no test call has that id, not recorded", call_sid,
+                    test_call_id)
+        return
+    fitted = {field: calls.fitted_text(params, field, 500, call_sid)
+              for field in ("To", "From", "CallStatus", "ErrorCode") if field in params}
+    call_tests.record_test_caller_status(test_call_id, {**params, **fitted, "CallSid": call_sid})
 
 
 def _still_existing(entry):
