@@ -130,7 +130,9 @@ def upsert_assignment(data, actor=None):
     if number is None:
         clash = db.session.scalars(
             sa.select(PhoneAssignment).where(PhoneAssignment.phone_number == config.phone_number)).first()
-        if clash is not None:
+        if clash is not None and clash.twilio_sid == sid:
+            number = clash  # created by a request that ran at the same time: this one updates it
+        elif clash is not None:
             raise ValidationError({"twilio_sid": f"{config.phone_number} is already tracked under {clash.twilio_sid}"})
     try:
         config, fixed = ensure_webhooks(config)
@@ -144,6 +146,8 @@ def upsert_assignment(data, actor=None):
                                  forward_to_number=None, is_active=True)
         db.session.add(number)
         db.session.flush()
+    else:
+        _lock_and_reload(number)
     before = routing_fields(number)
     for name, value in fields.items():
         setattr(number, name, value)
@@ -157,6 +161,12 @@ def upsert_assignment(data, actor=None):
     return number, created
 
 
+def _lock_and_reload(number):
+    """Hold the number's row until this transaction ends, and read what the last writer left in it."""
+    db.session.execute(sa.select(PhoneAssignment.id).where(PhoneAssignment.id == number.id).with_for_update())
+    db.session.refresh(number)
+
+
 def _mark_verified(number, voice_url):
     number.webhook_url = voice_url
     number.config_state = "ok"
@@ -167,6 +177,9 @@ def _mark_verified(number, voice_url):
 def update_assignment(number, data, actor=None):
     """Change some of a number's fields (assign, reassign, forward target, on/off), audited."""
     fields = clean_assignment_fields(data)
+    # Read the row afresh under a lock: concurrent edits of one number queue here, so none is lost and each
+    # audit entry's `before` is the previous one's `after`.
+    _lock_and_reload(number)
     before = routing_fields(number)
     old_name = number.friendly_name
     for name, value in fields.items():
