@@ -103,6 +103,12 @@ def delete_client(client, actor=None):
     refresh_routing_cache()
 
 
+def namesakes(client):
+    """How many other clients have this client's name (case and spacing aside): likely the same client twice."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Client).where(
+        sa.func.lower(Client.name) == client.name.strip().lower(), Client.id != client.id))
+
+
 def clients_with_counts():
     """(client, how many tracking numbers it has) for every client by name, in one grouped query."""
     counts = (sa.select(PhoneAssignment.client_id, sa.func.count().label("numbers"))

@@ -22,6 +22,14 @@ def client_form_data():
     return {field: request.form.get(field, "") for field in CLIENT_FORM_FIELDS}
 
 
+def warn_of_namesakes(client):
+    """Two clients of one name are allowed (two branches, say) but more often a client added twice: say so."""
+    others = client_service.namesakes(client)
+    if others:
+        flash(f"{others} other client{'s are' if others > 1 else ' is'} also named “{client.name}”. "
+              "If it is the same client, keep one and move its numbers there.", "warning")
+
+
 @bp.get("/clients")
 @login_required
 def clients():
@@ -40,6 +48,7 @@ def create_client():
         return render_template("clients/clients.html", rows=client_service.clients_with_counts(), form=data,
                                errors=exc.details), 422
     flash(f"Client “{client.name}” added.", "success")
+    warn_of_namesakes(client)
     return redirect(url_for("clients.client_detail", client_id=client.id), code=303)
 
 
@@ -79,6 +88,7 @@ def update_client(client_id):
         db.session.rollback()
         return render_template("clients/client_edit.html", client=client, form=data, errors=exc.details), 422
     flash(f"Client “{client.name}” saved.", "success")
+    warn_of_namesakes(client)
     return redirect(url_for("clients.client_detail", client_id=client.id), code=303)
 
 

@@ -167,3 +167,31 @@ def test_client_history_keeps_calls_made_before_the_number_moved(admin_client, a
     assert not second_page.select("#calls-table tbody tr")
     filtered = soup(admin_client.get(url_for("calls.calls", client=first_client.id)))
     assert len(filtered.select("#calls-table tbody tr")) == 1
+
+
+def test_a_second_client_of_the_same_name_is_saved_with_a_warning(admin_client, make_client):
+    make_client(name="Acme Plumbing", phone="+14155550187")
+    token = form_token(admin_client)
+    created = admin_client.post(url_for("clients.create_client"),
+                                data={"name": "acme plumbing ", "phone": "(415) 555-0143", "email": "", "notes": "",
+                                      "csrf_token": token})
+    flashes = text_of(soup(admin_client.get(created.headers["Location"])).find(id="flashes"))
+    assert "added" in flashes
+    assert "1 other client is also named “acme plumbing”" in flashes
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Client)) == 2
+
+    other = make_client(name="Birch Dental", phone="+14155550144")
+    edit_token = form_token(admin_client, "clients.edit_client", client_id=other.id)
+    renamed = admin_client.post(url_for("clients.update_client", client_id=other.id),
+                                data={"name": "Acme Plumbing", "phone": "(415) 555-0144", "email": "", "notes": "",
+                                      "is_active": "on", "csrf_token": edit_token})
+    shown = soup(admin_client.get(renamed.headers["Location"]))
+    assert "2 other clients are also named “Acme Plumbing”" in text_of(shown.find(id="flashes"))
+
+
+def test_a_client_with_a_name_of_its_own_gets_no_warning(admin_client, make_client):
+    make_client(name="Acme Plumbing", phone="+14155550187")
+    created = admin_client.post(url_for("clients.create_client"),
+                                data={"name": "Acme Roofing", "phone": "(415) 555-0143", "email": "", "notes": "",
+                                      "csrf_token": form_token(admin_client)})
+    assert "also named" not in text_of(soup(admin_client.get(created.headers["Location"])).find(id="flashes"))
