@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from flask import request
 
 from phoneapp.api.errors import ApiError
+from phoneapp.domain.call_status import OUTCOMES, outcome_words
 from phoneapp.models import MAX_ID
 from phoneapp.services.errors import ValidationError
 
@@ -166,6 +167,16 @@ class QueryArgs:
             self.errors[name] = f"must be one of: {', '.join(choices)}"
             return None
         return raw
+
+    def outcomes(self, name):
+        """Outcome words joined by commas ("voicemail,missed"), as a tuple in OUTCOMES order."""
+        raw = self._raw(name)
+        if raw is None:
+            return None
+        words = outcome_words(raw)
+        if words is None:
+            self.errors[name] = f"must be one or more of: {', '.join(OUTCOMES)}, joined by commas"
+        return words
 
     def moment(self, name):
         """An ISO 8601 date or date-time as naive UTC; one without an offset is taken as UTC."""

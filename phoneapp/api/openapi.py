@@ -7,7 +7,12 @@ from phoneapp.api.checks import SCHEMAS as CHECK_SCHEMAS
 from phoneapp.api.health import SCHEMAS as HEALTH_SCHEMAS
 from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from phoneapp.api.schemas import SCHEMAS, STATUS_FILTER_VALUES, ref
+from phoneapp.domain.call_status import OUTCOMES
 from phoneapp.models import MAX_ID
+
+# One outcome word, or several joined by commas, as the call log's links write them.
+_OUTCOME_WORD = "(?:" + "|".join(OUTCOMES) + ")"
+OUTCOME_PATTERN = f"^{_OUTCOME_WORD}(?:,{_OUTCOME_WORD})*$"
 
 JSON = "application/json"
 
@@ -190,6 +195,10 @@ def _paths():
                 _param("status", "query", {"type": "string", "enum": STATUS_FILTER_VALUES},
                        "A Twilio call status, or one of the outcomes " + ", ".join(OUTCOME_FILTERS)
                        + " (as in each record's outcome field)"),
+                _param("outcome", "query",
+                       {"type": "string", "pattern": OUTCOME_PATTERN, "example": "voicemail,missed"},
+                       "Only calls with this outcome, or any of several joined by commas (voicemail,missed): "
+                       + ", ".join(OUTCOMES)),
                 _param("since", "query", {"type": "string"},
                        "Calls started at or after this ISO 8601 date or date-time (without an offset: UTC)"),
                 _param("until", "query", {"type": "string"},

@@ -1,7 +1,7 @@
 """Rows as API JSON: snake_case keys, times as ISO 8601 UTC with "Z", phone numbers in E.164."""
 from __future__ import annotations
 
-from phoneapp.domain.call_status import call_outcome
+from phoneapp.domain.call_status import outcome_of
 from phoneapp.services.number_statuses import number_statuses
 
 
@@ -71,7 +71,7 @@ def call_record_json(record):
         "dial_status": record.dial_status,
         "dial_leg_status": record.dial_leg_status,
         "dial_call_sid": record.dial_call_sid,
-        "outcome": call_outcome(record.status, record.dial_status, record.routed_by, bool(record.voicemail_url)),
+        "outcome": outcome_of(record),
         "duration": record.duration,
         "dial_duration": record.dial_duration,
         "recording_url": record.recording_url,

@@ -6,8 +6,11 @@ TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canc
 LIVE_STATUSES = ("queued", "initiated", "ringing", "in-progress")
 KNOWN_STATUSES = frozenset(LIVE_STATUSES) | TERMINAL_STATUSES
 FAILED_DIAL_STATUSES = frozenset({"busy", "no-answer", "failed"})
-# The outcome words staff see on calls and filter on, in the order menus list them.
-OUTCOMES = ("answered", "missed", "voicemail", "not forwarded", "ended", "in progress")
+ANSWERED_LEG_STATUSES = frozenset({"in-progress", "completed"})
+# The outcome words staff see on calls, filter on and count (SPEC §3a), in the order menus list them.
+OUTCOMES = ("answered", "voicemail", "missed", "blocked", "unrouted", "in progress")
+# A failed forward: nobody took the call. Every figure of failed forwards counts exactly these.
+FAILED_OUTCOMES = ("voicemail", "missed")
 
 _RANK = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 _TERMINAL_RANK = 4
@@ -36,15 +39,34 @@ def is_failed_forward(dial_status):
     return dial_status in FAILED_DIAL_STATUSES
 
 
-def call_outcome(status, dial_status, routed_by, has_voicemail):
-    """One word for staff: how the call ended up, as shown in lists and filters."""
+def call_outcome(status, dial_status, routed_by, has_voicemail, dial_leg_status=None):
+    """One word for staff: how the call ended up, as shown in lists, filters, figures and the API."""
+    if routed_by == "blocked":
+        return "blocked"
     if dial_status in FAILED_DIAL_STATUSES:
         return "voicemail" if has_voicemail else "missed"
     if dial_status in ("completed", "answered"):
         return "answered"
     if routed_by == "message":
-        return "not forwarded"
-    if status in TERMINAL_STATUSES:
-        # The caller hung up before the forward was answered, or the leg never started.
-        return "missed" if status != "completed" or dial_status == "canceled" else "ended"
-    return "in progress"
+        return "unrouted"
+    if status not in TERMINAL_STATUSES:
+        return "in progress"
+    # Over, with no <Dial> result (a hang-up while it rang, or its request lost): the forwarded
+    # leg's own callbacks say whether anybody picked up; without them, nobody is known to have.
+    if dial_status != "canceled" and dial_leg_status in ANSWERED_LEG_STATUSES:
+        return "answered"
+    return "voicemail" if has_voicemail else "missed"
+
+
+def outcome_words(value):
+    """The outcome words in `value` ("voicemail,missed"), in OUTCOMES order; None if any is not one."""
+    words = {word.strip() for word in (value or "").split(",") if word.strip()}
+    if not words or not words <= set(OUTCOMES):
+        return None
+    return tuple(word for word in OUTCOMES if word in words)
+
+
+def outcome_of(call):
+    """call_outcome of anything with a call record's fields: a CallRecord or a row of its columns."""
+    return call_outcome(call.status, call.dial_status, call.routed_by, bool(call.voicemail_url),
+                        call.dial_leg_status)

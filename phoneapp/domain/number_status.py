@@ -12,6 +12,8 @@ FAILING_STREAK = 3
 
 # The colour's word in URLs and the API, in the order pages list them.
 STATUS_KEYS = ("forwarding", "pending", "error", "inactive")
+# A filter over several keys: the numbers the dashboard says need attention, red before yellow.
+STATUS_GROUPS = {"attention": ("error", "pending")}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import joinedload
 
-from phoneapp.domain.call_status import OUTCOMES
+from phoneapp.domain.call_status import OUTCOMES, outcome_words
 from phoneapp.extensions import db
 from phoneapp.models import MAX_ID, CallRecord, Client, PhoneAssignment
 from phoneapp.services.call_outcomes import outcome_expression
@@ -67,7 +67,7 @@ def read_filters(args):
     problems = {}
     number = _existing_id(args, "number", PhoneAssignment, "tracking number", problems)
     client = _existing_id(args, "client", Client, "client", problems)
-    outcome = _choice(args, "outcome", OUTCOMES, "an outcome", problems)
+    outcome = _outcomes(args, problems)
     tests = _choice(args, "tests", TEST_CALL_CHOICES, "a test-call choice", problems) or "include"
     date_from = _day(args, "date_from", problems)
     date_to = _day(args, "date_to", problems)
@@ -104,6 +104,19 @@ def _choice(args, name, choices, label, problems):
     return raw
 
 
+def _outcomes(args, problems):
+    """One outcome word, or several joined by commas ("voicemail,missed"), written back in OUTCOMES order."""
+    raw = _raw(args, "outcome")
+    if not raw:
+        return None
+    words = outcome_words(raw)
+    if words is None:
+        problems["outcome"] = (f"Ignored: “{raw[:100]}” is not an outcome (one or more of {', '.join(OUTCOMES)}, "
+                               "joined by commas).")
+        return None
+    return ",".join(words)
+
+
 def _day(args, name, problems):
     raw = _raw(args, name)
     if not raw:
@@ -128,8 +141,9 @@ def call_conditions(*, number_id=None, client_id=None, outcome=None, since=None,
         conditions.append(CallRecord.phone_assignment_id == number_id)
     if client_id is not None:
         conditions.append(CallRecord.client_id == client_id)
-    if outcome in OUTCOMES:
-        conditions.append(outcome_expression() == outcome)
+    words = outcome_words(outcome) if isinstance(outcome, str) else outcome
+    if words:
+        conditions.append(outcome_expression().in_(words))
     if since is not None:
         conditions.append(CallRecord.started_at >= since)
     if until is not None:
@@ -169,7 +183,8 @@ def export_batches(filters, batch_size=EXPORT_BATCH_SIZE):
     statement = (
         sa.select(CallRecord.id, CallRecord.started_at, CallRecord.to_number, CallRecord.from_number,
                   CallRecord.caller_city, CallRecord.caller_state, CallRecord.forwarded_to, CallRecord.status,
-                  CallRecord.dial_status, CallRecord.routed_by, CallRecord.duration, CallRecord.is_test,
+                  CallRecord.dial_status, CallRecord.dial_leg_status, CallRecord.routed_by, CallRecord.duration,
+                  CallRecord.is_test,
                   CallRecord.recording_url, CallRecord.voicemail_url, CallRecord.twilio_call_sid,
                   PhoneAssignment.phone_number, PhoneAssignment.friendly_name, Client.name.label("client_name"))
         .select_from(CallRecord)

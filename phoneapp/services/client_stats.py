@@ -1,4 +1,4 @@
-"""A client's calls per local day, answered against missed, for the chart on its page."""
+"""A client's calls per local day, answered against voicemail and missed, for the chart on its page."""
 from __future__ import annotations
 
 import math
@@ -13,11 +13,9 @@ from phoneapp.extensions import db
 from phoneapp.models import CallRecord, utcnow
 from phoneapp.services.call_outcomes import outcome_expression
 
-# Every call that ended without the client picking up counts against them, whoever took it instead.
-MISSED_OUTCOMES = frozenset({"missed", "voicemail", "not forwarded"})
-# "ended" means the call finished but no forward result was ever recorded, so calling it either
-# answered or missed would be a guess; it is counted apart. "in progress" has not ended yet.
-UNKNOWN_OUTCOMES = frozenset({"ended"})
+# The outcomes the chart counts, in the call log's words: "in progress" has not ended yet, and
+# blocked or unrouted calls were never forwarded to the client.
+COUNTED_OUTCOMES = ("answered", "voicemail", "missed")
 # Enough gridlines to read a bar against, few enough that their labels never crowd.
 MAX_AXIS_STEPS = 5
 
@@ -26,22 +24,25 @@ MAX_AXIS_STEPS = 5
 class DayCount:
     day: date
     answered: int = 0
+    voicemail: int = 0
     missed: int = 0
 
     @property
     def calls(self):
-        return self.answered + self.missed
+        return self.answered + self.voicemail + self.missed
 
 
 @dataclass(frozen=True)
 class ClientCallStats:
     days: list[DayCount]
-    # Ended calls with no recorded forward result: in no bar and no total, but said under the chart.
-    unknown: int = 0
 
     @property
     def answered(self):
         return sum(day.answered for day in self.days)
+
+    @property
+    def voicemail(self):
+        return sum(day.voicemail for day in self.days)
 
     @property
     def missed(self):
@@ -49,7 +50,15 @@ class ClientCallStats:
 
     @property
     def calls(self):
-        return self.answered + self.missed
+        return self.answered + self.voicemail + self.missed
+
+    @property
+    def first_day(self):
+        return self.days[0].day
+
+    @property
+    def last_day(self):
+        return self.days[-1].day
 
     @property
     def answer_rate(self):
@@ -108,16 +117,10 @@ def client_call_stats(client_id, days=30, now=None):
     rows = db.session.execute(
         sa.select(calls.c.day, calls.c.outcome, sa.func.count()).group_by(calls.c.day, calls.c.outcome)
     ).all()
-    answered = [0] * days
-    missed = [0] * days
-    unknown = 0
+    counts = {outcome: [0] * days for outcome in COUNTED_OUTCOMES}
     for index, outcome, count in rows:
-        if outcome == "answered":
-            answered[index] += count
-        elif outcome in MISSED_OUTCOMES:
-            missed[index] += count
-        elif outcome in UNKNOWN_OUTCOMES:
-            unknown += count
-    return ClientCallStats(
-        days=[DayCount(first_day + timedelta(days=index), answered[index], missed[index]) for index in range(days)],
-        unknown=unknown)
+        if outcome in counts:
+            counts[outcome][index] += count
+    return ClientCallStats(days=[
+        DayCount(first_day + timedelta(days=index), *(counts[outcome][index] for outcome in COUNTED_OUTCOMES))
+        for index in range(days)])

@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from phoneapp.domain.call_status import FAILED_DIAL_STATUSES, TERMINAL_STATUSES
+from phoneapp.domain.call_status import FAILED_OUTCOMES, TERMINAL_STATUSES
 from phoneapp.domain.number_status import count_by_colour
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, utcnow
 from phoneapp.services.call_log import calls_select
-from phoneapp.services.number_cards import LIVE_CALL_WINDOW, all_numbers, today_start_utc
+from phoneapp.services.call_outcomes import outcome_expression
+from phoneapp.services.number_cards import LIVE_CALL_WINDOW, all_numbers, local_today, today_start_utc
 from phoneapp.services.number_statuses import number_statuses
 
-FAILED_WINDOW = timedelta(hours=24)
 # The dashboard names this many; the rest are a click away on the phone numbers page.
 ATTENTION_SHOWN = 8
 FAILED_SHOWN = 6
@@ -29,6 +29,8 @@ class Attention:
 
 @dataclass
 class DashboardFigures:
+    # The local day the "today" figures count: their links filter the call log on this same day.
+    today: date
     counts: dict
     total_numbers: int
     calls_today: int
@@ -43,11 +45,11 @@ def real_calls():
     return sa.select(sa.func.count()).select_from(CallRecord).where(CallRecord.is_test.is_(False))
 
 
-def failed_forwards_query(since):
-    """Real calls whose forwarded leg nobody answered, newest first."""
+def failed_forwards_query(since, until):
+    """Real calls nobody took (voicemail or missed), newest first: what the call log shows for those outcomes."""
     return (sa.select(CallRecord).options(joinedload(CallRecord.phone_assignment), joinedload(CallRecord.client))
-            .where(CallRecord.started_at >= since, CallRecord.is_test.is_(False),
-                   CallRecord.dial_status.in_(FAILED_DIAL_STATUSES))
+            .where(CallRecord.started_at >= since, CallRecord.started_at < until, CallRecord.is_test.is_(False),
+                   outcome_expression().in_(FAILED_OUTCOMES))
             .order_by(CallRecord.started_at.desc(), CallRecord.id.desc()))
 
 
@@ -59,16 +61,19 @@ def dashboard_figures():
     needing = sorted((Attention(number, statuses[number.id]) for number in numbers
                       if statuses[number.id].colour in ("red", "yellow")),
                      key=lambda item: (item.status.colour != "red", item.number.phone_number))
-    since = utcnow() - FAILED_WINDOW
-    failed_total = db.session.scalar(
-        real_calls().where(CallRecord.started_at >= since, CallRecord.dial_status.in_(FAILED_DIAL_STATUSES)))
+    today = local_today()
+    since, until = today_start_utc(today), today_start_utc(today + timedelta(days=1))
+    failed_total = db.session.scalar(real_calls().where(
+        CallRecord.started_at >= since, CallRecord.started_at < until, outcome_expression().in_(FAILED_OUTCOMES)))
     return DashboardFigures(
+        today=today,
         counts=count_by_colour(statuses.values()),
         total_numbers=len(numbers),
-        calls_today=db.session.scalar(real_calls().where(CallRecord.started_at >= today_start_utc())),
+        calls_today=db.session.scalar(
+            real_calls().where(CallRecord.started_at >= since, CallRecord.started_at < until)),
         live_calls=db.session.scalar(real_calls().where(
             CallRecord.started_at >= utcnow() - LIVE_CALL_WINDOW, CallRecord.status.not_in(TERMINAL_STATUSES))),
-        failed_calls=db.session.scalars(failed_forwards_query(since).limit(FAILED_SHOWN)).unique().all(),
+        failed_calls=db.session.scalars(failed_forwards_query(since, until).limit(FAILED_SHOWN)).unique().all(),
         failed_total=failed_total,
         attention=needing[:ATTENTION_SHOWN],
         attention_total=len(needing),

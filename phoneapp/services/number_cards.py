@@ -11,7 +11,7 @@ from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.orm import joinedload
 
 from phoneapp.domain.call_status import TERMINAL_STATUSES
-from phoneapp.domain.number_status import NumberStatus, count_by_colour
+from phoneapp.domain.number_status import STATUS_GROUPS, NumberStatus, count_by_colour
 from phoneapp.extensions import db
 from phoneapp.models import Alert, CallRecord, Client, PhoneAssignment, utcnow
 from phoneapp.services.number_statuses import number_statuses
@@ -39,10 +39,15 @@ class NumberCard:
         return None
 
 
-def today_start_utc():
-    """Midnight of today in APP_TIMEZONE, as naive UTC like the stored times."""
+def local_today():
+    """Today's date in APP_TIMEZONE: the day "today" figures count and their links filter on."""
+    return datetime.now(ZoneInfo(current_app.config["APP_TIMEZONE"])).date()
+
+
+def today_start_utc(today=None):
+    """Midnight of today (or `today`) in APP_TIMEZONE, as naive UTC like the stored times."""
     zone = ZoneInfo(current_app.config["APP_TIMEZONE"])
-    local_midnight = datetime.combine(datetime.now(zone).date(), time.min, tzinfo=zone)
+    local_midnight = datetime.combine(today or local_today(), time.min, tzinfo=zone)
     return local_midnight.astimezone(UTC).replace(tzinfo=None)
 
 
@@ -121,7 +126,8 @@ def numbers_page(*, status=None, search="", page=1, per_page=NUMBERS_PER_PAGE):
     statuses = number_statuses(numbers)
     counts = count_by_colour(statuses.values())
     if status:
-        numbers = [number for number in numbers if statuses[number.id].key == status]
+        keys = STATUS_GROUPS.get(status, (status,))
+        numbers = [number for number in numbers if statuses[number.id].key in keys]
     if search:
         numbers = [number for number in numbers if matches(number, search)]
     pagination = ListPagination(numbers, page, per_page)

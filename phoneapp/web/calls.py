@@ -19,7 +19,7 @@ from flask import (
 )
 from flask_login import login_required
 
-from phoneapp.domain.call_status import OUTCOMES, call_outcome
+from phoneapp.domain.call_status import FAILED_OUTCOMES, OUTCOMES, outcome_of
 from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment
 from phoneapp.services.call_log import (
@@ -65,8 +65,19 @@ def calls(fragment):
     if context["pagination"].page > max(context["pagination"].pages, 1):
         abort(404)
     numbers, clients = filter_choices()
-    return render_template("calls/calls.html", numbers=numbers, clients=clients, outcomes=OUTCOMES,
+    return render_template("calls/calls.html", numbers=numbers, clients=clients,
+                           outcomes=outcome_choices(context["filters"].outcome),
                            test_choices=TEST_CALL_CHOICES, **context)
+
+
+def outcome_choices(current):
+    """(value, label) for the outcome menu: each word, failed forwards, and whatever combination a link asked for."""
+    choices = [(word, word) for word in OUTCOMES]
+    choices.append((",".join(FAILED_OUTCOMES), " or ".join(FAILED_OUTCOMES) + " (failed forwards)"))
+    if current and current not in dict(choices):
+        words = current.split(",")
+        choices.append((current, ", ".join(words[:-1]) + " or " + words[-1]))
+    return choices
 
 
 @bp.get("/calls/export.csv")
@@ -125,7 +136,7 @@ def export_row(row, zone):
     """One call as the export's cells, in EXPORT_HEADER's order."""
     safe = spreadsheet_safe
     started = row.started_at.replace(tzinfo=UTC).astimezone(zone).isoformat(timespec="seconds")
-    outcome = call_outcome(row.status, row.dial_status, row.routed_by, has_voicemail=bool(row.voicemail_url))
+    outcome = outcome_of(row)
     return (row.id, started, safe(row.phone_number or row.to_number), safe(row.friendly_name),
             safe(row.client_name), safe(row.from_number), safe(row.caller_city), safe(row.caller_state),
             safe(row.forwarded_to), outcome, safe(row.status), safe(row.dial_status),

@@ -1,7 +1,7 @@
 """Jinja filters and globals: phone numbers in national format, times in APP_TIMEZONE, outcomes, the nav."""
 from flask import current_app, request
 
-from phoneapp.domain.call_status import call_outcome
+from phoneapp.domain.call_status import outcome_of
 from phoneapp.domain.clock import format_local
 from phoneapp.domain.phones import display_phone
 from phoneapp.domain.recordings import is_safe_link
@@ -33,11 +33,6 @@ def format_duration(seconds):
         return ""
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}:{secs:02d}"
-
-
-def outcome_of(call):
-    """The one-word outcome badge of a call, the same words the call log filters on."""
-    return call_outcome(call.status, call.dial_status, call.routed_by, has_voicemail=bool(call.voicemail_url))
 
 
 def register_filters(app, sections):

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import login_required
 from sqlalchemy.orm.attributes import set_committed_value
 
-from phoneapp.domain.number_status import STATUS_KEYS
+from phoneapp.domain.number_status import STATUS_GROUPS, STATUS_KEYS
 from phoneapp.extensions import db
 from phoneapp.jobs import QueueUnavailable
 from phoneapp.jobs.on_demand import due_for_verification, queue_verification, start_test_call
@@ -36,7 +36,7 @@ ASSIGNMENT_FIELDS = ("client_id", "forward_to_number", "friendly_name")
 def numbers():
     """A card per tracking number, a page at a time, filtered by status or text."""
     status = request.args.get("status") or None
-    if status not in (None, *STATUS_KEYS):
+    if status not in (None, *STATUS_KEYS, *STATUS_GROUPS):
         status = None
     search = (request.args.get("q") or "").strip()[:100]
     listing = number_cards.numbers_page(status=status, search=search, page=requested_page())

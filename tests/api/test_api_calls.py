@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 
 from phoneapp.api.calls import CALL_STATUSES, OUTCOME_FILTERS
-from phoneapp.domain.call_status import KNOWN_STATUSES, call_outcome
+from phoneapp.domain.call_status import KNOWN_STATUSES, OUTCOMES, call_outcome
 from tests.support.api import assert_error
 
 
@@ -107,24 +107,35 @@ def test_status_filter_words_are_exactly_statuses_and_outcomes():
 
 
 def test_outcome_filter_agrees_with_call_outcome(api, make_number, make_call):
+    """Every combination of what Twilio may have told us gets one word, and the SQL filter agrees with it."""
     number = make_number()
     combos = itertools.product(sorted(KNOWN_STATUSES), [None, "completed", "answered", "busy", "no-answer",
                                                        "failed", "canceled"],
-                               [None, "assignment", "message"], [None, "", "https://api.twilio.com/rec/RE9"])
-    expected = {word: set() for word in OUTCOME_FILTERS}
-    for status, dial_status, routed_by, voicemail_url in combos:
+                               [None, "assignment", "message", "blocked"], [None, "", "https://api.twilio.com/rec/RE9"],
+                               [None, "completed", "no-answer"])
+    expected = {word: set() for word in OUTCOMES}
+    for status, dial_status, routed_by, voicemail_url, leg in combos:
         call = make_call(number, status=status, dial_status=dial_status, routed_by=routed_by,
-                         voicemail_url=voicemail_url)
-        outcome = call_outcome(status, dial_status, routed_by, bool(voicemail_url))
-        if outcome in expected:
-            expected[outcome].add(call.id)
-    for word, wanted in expected.items():
+                         voicemail_url=voicemail_url, dial_leg_status=leg)
+        expected[call_outcome(status, dial_status, routed_by, bool(voicemail_url), leg)].add(call.id)
+    assert all(expected.values()), "every outcome word is reachable"
+
+    def listed(query):
         items = []
         for page in itertools.count(1):
-            body = api.get(f"/api/call-records?status={word}&per_page=200&page={page}").get_json()
-            assert body["total"] == len(wanted), word
+            body = api.get(f"/api/call-records?{query}&per_page=200&page={page}").get_json()
             items += body["items"]
             if len(body["items"]) < 200:
-                break
-        assert {item["id"] for item in items} == wanted, word
-        assert {item["outcome"] for item in items} == {word}
+                return body["total"], items
+
+    for word, wanted in expected.items():
+        for query in [f"outcome={word}"] + ([f"status={word}"] if word in OUTCOME_FILTERS else []):
+            total, items = listed(query)
+            assert total == len(wanted), query
+            assert {item["id"] for item in items} == wanted, query
+            assert {item["outcome"] for item in items} == {word}
+    total, items = listed("outcome=missed,voicemail")
+    assert {item["id"] for item in items} == expected["voicemail"] | expected["missed"]
+    assert total == len(items)
+    assert_error(api.get("/api/call-records?outcome=ended"), 400)
+    assert_error(api.get("/api/call-records?outcome=missed,not+forwarded"), 400)

@@ -46,7 +46,7 @@ def test_a_live_test_call_on_an_assigned_number_is_answered_with_every_step_reco
     assert record.is_test and record.from_number == app.config["TEST_CALLER_ID"]
     assert record.forwarded_to == assigned.client.phone and record.dial_status == "completed"
     stats = client_call_stats(assigned.client_id)
-    assert (stats.answered, stats.missed, stats.unknown) == (0, 0, 0)
+    assert (stats.answered, stats.voicemail, stats.missed) == (0, 0, 0)
     assert db.session.get(type(assigned), assigned.id).last_call_at is None
     # The worker ran it as a recorded job.
     run = db.session.scalars(sa.select(JobRun).where(JobRun.name == "run_test_call")).one()

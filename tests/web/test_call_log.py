@@ -272,7 +272,8 @@ def test_an_export_is_named_by_every_filter_it_was_made_with(admin_client, log, 
 
     assert name() == "calls-all.csv"
     assert name(outcome="missed") == "calls-missed.csv"
-    assert name(outcome="not forwarded", tests="exclude") == "calls-not-forwarded-without-test-calls.csv"
+    assert name(outcome="unrouted", tests="exclude") == "calls-unrouted-without-test-calls.csv"
+    assert name(outcome="voicemail,missed") == "calls-voicemail-missed.csv"
     number = log["acme"].phone_number.lstrip("+")
     assert name(number=log["acme"].id, tests="only", date_to="2024-03-31") == (
         f"calls-{number}-test-calls-only-until-2024-03-31.csv")

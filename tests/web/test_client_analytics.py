@@ -1,4 +1,4 @@
-"""The client page's calls-per-day chart: local days, what counts as answered or missed, and its totals."""
+"""The client page's calls-per-day chart: local days, answered / voicemail / missed, its totals and their links."""
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -21,8 +21,7 @@ OUTCOME_FIELDS = {
     "answered": ("completed", "completed", "assignment", None),
     "missed": ("completed", "no-answer", "assignment", None),
     "voicemail": ("completed", "busy", "assignment", "https://media.example.test/voicemail.mp3"),
-    "not forwarded": ("completed", None, "message", None),
-    "ended": ("completed", None, "assignment", None),
+    "unrouted": ("completed", None, "message", None),
     "in progress": ("ringing", None, "assignment", None),
 }
 
@@ -60,8 +59,8 @@ def analytics_of(admin_client, client):
 
 
 def bars(chart):
-    """{ISO date: (answered, missed)} as the chart's bars carry them."""
-    return {bar["data-date"]: (int(bar["data-answered"]), int(bar["data-missed"]))
+    """{ISO date: (answered, voicemail, missed)} as the chart's bars carry them."""
+    return {bar["data-date"]: (int(bar["data-answered"]), int(bar["data-voicemail"]), int(bar["data-missed"]))
             for bar in chart.select("svg .chart-day")}
 
 
@@ -83,13 +82,14 @@ def test_calls_land_on_their_local_day(admin_client, make_client, make_number, n
     chart = analytics_of(admin_client, acme)
     per_day = bars(chart)
     assert list(per_day) == [(today - timedelta(days=back)).isoformat() for back in range(29, -1, -1)]
-    assert per_day[evening.isoformat()] == (1, 0)
-    assert per_day[(evening + timedelta(days=1)).isoformat()] == (0, 1)
-    assert per_day[(today - timedelta(days=29)).isoformat()] == (0, 1)
-    assert per_day[today.isoformat()] == (1, 0)
-    assert sum(answered + missed for answered, missed in per_day.values()) == 4
+    assert per_day[evening.isoformat()] == (1, 0, 0)
+    assert per_day[(evening + timedelta(days=1)).isoformat()] == (0, 0, 1)
+    assert per_day[(today - timedelta(days=29)).isoformat()] == (0, 1, 0)
+    assert per_day[today.isoformat()] == (1, 0, 0)
+    assert sum(sum(counts) for counts in per_day.values()) == 4
     bar = chart.find(attrs={"data-date": evening.isoformat()})
-    assert text_of(bar.find("title")) == f"{evening.strftime('%a %b %-d, %Y')}: 1 call, 1 answered, 0 missed"
+    assert text_of(bar.find("title")) == (f"{evening.strftime('%a %b %-d, %Y')}: 1 call, 1 answered, "
+                                          "0 to voicemail, 0 missed")
     assert "America/New_York" in text_of(chart.find(class_="chart-note"))
 
 
@@ -97,18 +97,19 @@ def test_totals_and_answer_rate(admin_client, make_client, make_number):
     acme = make_client()
     number = make_number(client=acme)
     yesterday = local_today(UTC) - timedelta(days=1)
-    for outcome in ("answered", "answered", "answered", "answered", "missed", "voicemail", "not forwarded"):
+    for outcome in ("answered", "answered", "answered", "answered", "missed", "voicemail", "voicemail", "unrouted"):
         add_call(number, utc(yesterday, zone=UTC), outcome)
 
     chart = analytics_of(admin_client, acme)
-    assert totals(chart) == {"calls": "7", "answered": "4", "missed": "3", "answer-rate": "57%"}
-    assert bars(chart)[yesterday.isoformat()] == (4, 3)
+    # An unrouted call reached nobody of the client's: it is no call the client missed.
+    assert totals(chart) == {"calls": "7", "answered": "4", "voicemail": "2", "missed": "1", "answer-rate": "57%"}
+    assert bars(chart)[yesterday.isoformat()] == (4, 2, 1)
     svg = chart.find("svg")
     assert svg["role"] == "img"
-    assert "7 calls, 4 answered, 3 missed, answer rate 57%" in svg["aria-label"]
+    assert "7 calls, 4 answered, 2 to voicemail, 1 missed, answer rate 57%" in svg["aria-label"]
     table_rows = chart.select("details table tbody tr")
     assert len(table_rows) == 30
-    assert [text_of(cell) for cell in table_rows[1].find_all("td")][1:] == ["4", "3", "7"]
+    assert [text_of(cell) for cell in table_rows[1].find_all("td")][1:] == ["4", "2", "1", "7"]
 
 
 def test_test_calls_and_unfinished_calls_are_left_out(admin_client, make_client, make_number):
@@ -119,12 +120,11 @@ def test_test_calls_and_unfinished_calls_are_left_out(admin_client, make_client,
     add_call(number, utc(today, time(0, 2), zone=UTC), "answered", is_test=True)
     add_call(number, utc(today, time(0, 3), zone=UTC), "missed", is_test=True)
     add_call(number, utc(today, time(0, 4), zone=UTC), "in progress")
-    add_call(number, utc(today, time(0, 5), zone=UTC), "ended")
 
     chart = analytics_of(admin_client, acme)
-    assert bars(chart)[today.isoformat()] == (1, 0)
-    assert totals(chart) == {"calls": "1", "answered": "1", "missed": "0", "answer-rate": "100%"}
-    assert "1 call ended with no forward result recorded and is left out." in text_of(chart.find(class_="chart-note"))
+    assert bars(chart)[today.isoformat()] == (1, 0, 0)
+    assert totals(chart) == {"calls": "1", "answered": "1", "voicemail": "0", "missed": "0", "answer-rate": "100%"}
+    assert "still in progress and test calls are not counted" in text_of(chart.find(class_="chart-note"))
 
 
 def test_every_outcome_is_counted_as_the_badge_reads_it(app, make_client, make_number):
@@ -142,12 +142,13 @@ def test_every_outcome_is_counted_as_the_badge_reads_it(app, make_client, make_n
                                   voicemail_url=voicemail, started_at=now - timedelta(hours=1)))
     db.session.commit()
     outcomes = [call_outcome(s, d, r, has_voicemail=bool(v)) for s, d, r, v in combos]
+    # Every call has a decided outcome: no word outside the one vocabulary.
+    assert set(outcomes) <= {"answered", "voicemail", "missed", "unrouted", "in progress"}
 
     stats = client_call_stats(acme.id, now=now)
-    assert stats.answered == outcomes.count("answered")
-    assert stats.missed == sum(outcomes.count(word) for word in ("missed", "voicemail", "not forwarded"))
-    assert stats.unknown == outcomes.count("ended")
-    assert stats.calls + stats.unknown + outcomes.count("in progress") == len(combos)
+    assert (stats.answered, stats.voicemail, stats.missed) == (
+        outcomes.count("answered"), outcomes.count("voicemail"), outcomes.count("missed"))
+    assert stats.calls + outcomes.count("in progress") + outcomes.count("unrouted") == len(combos)
 
 
 def test_a_call_stays_with_the_client_it_was_routed_for(admin_client, make_client, make_number):
@@ -172,7 +173,7 @@ def test_no_calls_in_the_window_shows_an_empty_state(admin_client, make_client, 
     chart = analytics_of(admin_client, acme)
     assert chart.find("svg") is None
     assert text_of(chart.find(class_="empty-title")) == "No calls in the last 30 days"
-    assert totals(chart) == {"calls": "0", "answered": "0", "missed": "0", "answer-rate": "—"}
+    assert totals(chart) == {"calls": "0", "answered": "0", "voicemail": "0", "missed": "0", "answer-rate": "—"}
 
 
 @pytest.mark.parametrize(("now", "calls", "expected"), [
@@ -218,7 +219,7 @@ def test_stats_take_one_query_whatever_the_data(app, make_client, make_number):
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert len(statements) == 1
-    assert (stats.answered, stats.missed, stats.unknown) == (30, 90, 30)
+    assert (stats.answered, stats.voicemail, stats.missed) == (30, 30, 30)
 
 
 @pytest.mark.parametrize(("peak", "gridlines"), [

@@ -230,7 +230,7 @@ def test_dashboard_counts_failed_forwards_and_names_numbers_needing_attention(
         assert live["hx-trigger"] == "every 5s"
         figures = {node["data-figure"]: text_of(node) for node in live.select("[data-figure]")}
         # Three of the four sandbox numbers are unassigned, so pending; the answered one forwards.
-        assert figures == {"calls-today": "2", "forwarding": "1", "failed-24h": "1", "attention": "3"}
+        assert figures == {"calls-today": "2", "forwarding": "1", "failed-today": "1", "attention": "3"}
         failed = live.find(id="failed-calls").find_parent("section")
         assert len(failed.select(".list-row")) == 1
         missed = db.session.scalar(sa.select(CallRecord.id).where(CallRecord.twilio_call_sid == "CA" + "2" * 32))

@@ -142,7 +142,7 @@ def test_outcome_filter_agrees_with_the_badge(admin_client, make_number):
               ("completed", "no-answer", "assignment", None), ("completed", None, "message", None),
               ("no-answer", None, "assignment", None), ("completed", "canceled", "assignment", None),
               ("completed", None, "assignment", None), ("ringing", None, "assignment", None),
-              ("in-progress", "answered", "default_number", None)]
+              ("in-progress", "answered", "default_number", None), ("busy", "canceled", "assignment", None)]
     for i, (status, dial, routed_by, voicemail) in enumerate(combos):
         db.session.add(CallRecord(twilio_call_sid=f"CA{i:032x}", phone_assignment_id=number.id, status=status,
                                   dial_status=dial, routed_by=routed_by, voicemail_url=voicemail))
