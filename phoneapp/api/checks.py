@@ -82,10 +82,17 @@ def get_job(job_id):
 
 @bp.post("/phone-assignments/<int:number_id>/test-call")
 def start_test_call(number_id):
-    """Queue a test: the dry check and, unless `live` is false, a live call; 202 with the test to poll."""
+    """Queue a test: the dry check and, unless `live` is false, a live call; 202 with the test to poll.
+
+    409, with the running test, while a test of the number is under way: a second one is not started.
+    """
     number = number_or_404(number_id)
     data = check_body(json_body(allow_empty=True), TEST_CALL_BODY)
-    test = on_demand.start_test_call(number, current_user, live=data.get("live", True) is not False)
+    try:
+        test = on_demand.start_test_call(number, current_user, live=data.get("live", True) is not False)
+    except on_demand.AlreadyTesting as exc:
+        raise ApiError(409, f"{exc}; poll the running one at /api/test-calls/{exc.test.id}",
+                       {"test_call": exc.test.id}) from None
     if test.finished_at is not None and test.step == "failed" and test.detail.startswith("Could not start"):
         raise ApiError(503, test.detail, {"test_call": test_call_json(test)})
     return test_call_json(test), 202

@@ -171,9 +171,13 @@ def _paths():
             "post": {**_operation("startTestCall", "phone-assignments", "Queue a test call", {
                 "202": _json(ref("TestCall"), "Queued; poll it at /api/test-calls/{id}"),
                 **_errors(400, 401, 404, 413, 415, 503),
+                "409": _error("A test of this number is already running, so none was started; "
+                              "details.test_call is the running one's id"),
             }, changes=True, description="The dry check (Twilio's configuration, then phoneapp's own answer) and, "
                                          "unless live is false, a call from TEST_CALLER_ID to the number, followed "
-                                         "step by step to the forwarded call's result."),
+                                         "step by step to the forwarded call's result. While a test of the number "
+                                         "is under way no second one starts: 409, with the running test's id in "
+                                         "details.test_call."),
                      "requestBody": {"required": False, "content": {JSON: {"schema": ref("TestCallStart")}}}},
         },
         "/api/test-calls/{test_call_id}": {

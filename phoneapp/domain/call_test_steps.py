@@ -12,6 +12,15 @@ from phoneapp.domain.call_status import TERMINAL_STATUSES
 PROGRESS_STEPS = ("queued", "checking", "calling", "webhook reached", "forwarding")
 FINAL_STEPS = ("answered", "no-answer", "busy", "failed", "timed out", "checked")
 STEP_ORDER = {step: rank for rank, step in enumerate(PROGRESS_STEPS)}
+# Twilio's call status words as a test's steps say them.
+CALL_STATUS_WORDS = {"queued": "queued", "initiated": "dialling", "ringing": "ringing", "in-progress": "in progress",
+                     "completed": "completed", "busy": "busy", "no-answer": "no answer", "failed": "failed",
+                     "canceled": "cancelled"}
+
+
+def call_status_in_words(status) -> str:
+    """A Twilio call status ("in-progress") as words ("in progress")."""
+    return CALL_STATUS_WORDS.get(status) or (status or "unknown").replace("-", " ")
 
 
 @dataclass(frozen=True)
@@ -54,10 +63,11 @@ def _dial_ended(dial_status, forwarded_to):
 def step_of_test_caller(call_status, error_code=None) -> StepReached | None:
     """What the test caller's own call status says, when it says anything the inbound side will not."""
     if call_status in ("queued", "initiated", "ringing", "in-progress"):
-        return StepReached("calling", False, None, f"Test call {call_status}")
+        return StepReached("calling", False, None, f"Test call {call_status_in_words(call_status)}")
     if call_status in ("busy", "no-answer", "failed", "canceled"):
         code = f" (Twilio error {error_code})" if error_code else ""
-        return StepReached("failed", True, False, f"The test call to the number ended {call_status}{code}")
+        return StepReached("failed", True, False,
+                           f"The test call to the number ended: {call_status_in_words(call_status)}{code}")
     return None
 
 

@@ -14,6 +14,7 @@ from flask import current_app
 
 from phoneapp.domain.call_test_steps import (
     FINAL_STEPS,
+    call_status_in_words,
     is_later,
     step_of_inbound_call,
     step_of_test_caller,
@@ -75,6 +76,21 @@ def running_test_ids(number_ids=None) -> set[int]:
     if number_ids is not None:
         query = query.where(TestCall.phone_assignment_id.in_(list(number_ids)))
     return set(db.session.scalars(query).all())
+
+
+def running_tests_by_number(number_ids) -> dict[int, TestCall]:
+    """{number id: its newest test under way}, one query: a card shows it, however the page was reached."""
+    if not number_ids:
+        return {}
+    tests = db.session.scalars(
+        sa.select(TestCall).where(TestCall.phone_assignment_id.in_(list(number_ids)), TestCall.finished_at.is_(None),
+                                  TestCall.deadline_at > utcnow())
+        .order_by(TestCall.id.desc())
+    ).all()
+    running = {}
+    for test in tests:
+        running.setdefault(test.phone_assignment_id, test)
+    return running
 
 
 def latest_tests(number_id, limit=5) -> list[TestCall]:
@@ -211,7 +227,7 @@ def record_test_caller_status(test_call_id, params) -> None:
             advance(test, reached.step, reached.ok, reached.detail)
     elif test.step == "calling":
         advance(test, "calling", None, f"Calling {_shown(params.get('To'))} from {_shown(params.get('From'))}: "
-                                       f"{params.get('CallStatus')}")
+                                       f"{call_status_in_words(params.get('CallStatus'))}")
     # Written from the webhook log, the batch it belongs to commits it with the rest.
     if "call_batch" not in db.session.info:
         db.session.commit()

@@ -13,7 +13,8 @@ from sqlalchemy.orm import joinedload
 from phoneapp.domain.call_status import TERMINAL_STATUSES
 from phoneapp.domain.number_status import STATUS_GROUPS, NumberStatus, count_by_colour
 from phoneapp.extensions import db
-from phoneapp.models import Alert, CallRecord, Client, PhoneAssignment, utcnow
+from phoneapp.models import Alert, CallRecord, Client, PhoneAssignment, TestCall, utcnow
+from phoneapp.services.call_tests import running_tests_by_number
 from phoneapp.services.number_statuses import number_statuses
 
 # A call still "live" after this long lost its final callback; it must not keep a card polling forever.
@@ -28,6 +29,8 @@ class NumberCard:
     status: NumberStatus
     calls_today: int
     live_call: CallRecord | None
+    # A test under way on the number: the card shows its steps and keeps Test off, however the page was reached.
+    running_test: TestCall | None = None
 
     @property
     def target_source(self):
@@ -86,7 +89,9 @@ def build_cards(numbers, statuses=None):
     statuses = statuses or number_statuses(numbers)
     today = calls_today_by_number(ids)
     live = live_calls_by_number(ids)
-    return [NumberCard(number, statuses[number.id], today.get(number.id, 0), live.get(number.id))
+    running = running_tests_by_number(ids)
+    return [NumberCard(number, statuses[number.id], today.get(number.id, 0), live.get(number.id),
+                       running.get(number.id))
             for number in numbers]
 
 
@@ -158,6 +163,9 @@ def changed_number_ids(ids, since):
         sa.select(Alert.phone_assignment_id)
         .where(Alert.phone_assignment_id.in_(ids),
                sa.or_(Alert.last_seen_at > since, Alert.resolved_at > since)),
+        # A test started elsewhere (another tab, the API): the card comes back showing it and Test off.
+        sa.select(TestCall.phone_assignment_id)
+        .where(TestCall.phone_assignment_id.in_(ids), TestCall.created_at > since),
     )
     return set(db.session.scalars(changes))
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from phoneapp.domain.number_status import STATUS_GROUPS, STATUS_KEYS
 from phoneapp.extensions import db
 from phoneapp.jobs import QueueUnavailable
-from phoneapp.jobs.on_demand import due_for_verification, queue_verification, start_test_call
+from phoneapp.jobs.on_demand import AlreadyTesting, due_for_verification, queue_verification, start_test_call
 from phoneapp.models import MAX_ID, PhoneAssignment, TestCall, utcnow
 from phoneapp.sandbox.account import OUTCOMES as SIMULATED_OUTCOMES
 from phoneapp.services import assignments, call_tests, number_cards
@@ -29,6 +29,7 @@ MAX_CARDS_SHOWN = number_cards.NUMBERS_PER_PAGE
 # Twice the polling interval: a call committed just after one look is still caught by the next.
 CHANGES_OVERLAP = timedelta(seconds=6)
 ASSIGNMENT_FIELDS = ("client_id", "forward_to_number", "friendly_name")
+ALREADY_TESTING = "A test of this number is already running, so no second one was started; its steps show below."
 
 
 @bp.get("/numbers")
@@ -77,7 +78,7 @@ def number_detail(number_id):
     events = audit_trail("PhoneAssignment", number.id)
     return render_template("numbers/number_detail.html", number=number, card=number_cards.card_for(number),
                            pagination=pagination, events=events, client_names=client_names_in(events),
-                           tests=call_tests.latest_tests(number.id))
+                           tests=call_tests.latest_tests(number.id), tests_below=True)
 
 
 @page_and_fragment(bp, "/numbers/<int:number_id>/edit", "/partials/numbers/<int:number_id>/edit")
@@ -96,9 +97,12 @@ def render_form(number, form, errors, status=200, *, fragment):
                            clients=number_cards.client_choices(number.client_id)), status
 
 
-def render_card(number, note=None, note_kind="info", calling=False, changed=False, test_call=None):
+def render_card(number, note=None, note_kind="info", calling=False, changed=False, test_call=None,
+                already_testing=False):
+    # On the number's own page the card says where a running test's steps are instead of repeating them.
     html = render_template("numbers/_number_card.html", card=number_cards.card_for(number), note=note,
-                           note_kind=note_kind, calling=calling, test_call=test_call)
+                           note_kind=note_kind, calling=calling, test_call=test_call, already_testing=already_testing,
+                           tests_below=request.args.get("tests") == "below")
     # The page's status totals listen for this and refresh themselves.
     return html, 200, ({"HX-Trigger": "numbers-changed"} if changed else {})
 
@@ -117,7 +121,10 @@ def done(number, message, twilio_problem=None):
 @bp.get("/partials/numbers/<int:number_id>/card")
 @login_required
 def number_card(number_id):
-    """One number's card; it polls itself while a call or a test (`test_call`) on it is under way."""
+    """One number's card; it polls itself while a call or a test (`test_call`) on it is under way.
+
+    `already` keeps the note that a second Test started nothing while the card follows the test that runs.
+    """
     number = row_or_404(PhoneAssignment, number_id)
     test = None
     test_call_id = request.args.get("test_call", type=int)
@@ -127,6 +134,8 @@ def number_card(number_id):
             test = None
         else:
             call_tests.expire_if_overdue(test)
+    if test is not None and test.finished_at is None and request.args.get("already"):
+        return render_card(number, note=ALREADY_TESTING, note_kind="warning", test_call=test, already_testing=True)
     return render_card(number, test_call=test)
 
 
@@ -162,7 +171,10 @@ def set_number_active(number_id):
 def test_number(number_id):
     """Start "Test": a worker runs the dry check and, unless live=0, a live call; the steps show as they come."""
     number = row_or_404(PhoneAssignment, number_id)
-    test = start_test_call(number, acting_user(), live=request.form.get("live", "1") != "0")
+    try:
+        test = start_test_call(number, acting_user(), live=request.form.get("live", "1") != "0")
+    except AlreadyTesting as exc:
+        return already_testing(number, exc.test)
     if not is_htmx():
         flash("Test started; its steps show below as they happen." if test.finished_at is None else test.detail,
               "info" if test.finished_at is None else "error")
@@ -170,6 +182,16 @@ def test_number(number_id):
     if request.form.get("panel") == "detail":
         return render_template("numbers/_test_call.html", test=test, poll_self=True)
     return render_card(number, test_call=test, changed=True)
+
+
+def already_testing(number, test):
+    """Test pressed while a test of the number runs (another tab, another person): that test, and why no new one."""
+    if not is_htmx():
+        flash(ALREADY_TESTING, "warning")
+        return redirect(url_for("numbers.number_detail", number_id=number.id, _anchor="tests"), code=303)
+    if request.form.get("panel") == "detail":
+        return render_template("numbers/_test_call.html", test=test, poll_self=True, panel_note=ALREADY_TESTING)
+    return render_card(number, note=ALREADY_TESTING, note_kind="warning", test_call=test, already_testing=True)
 
 
 @bp.get("/partials/test-calls/<int:test_call_id>")

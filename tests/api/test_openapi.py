@@ -356,7 +356,10 @@ def verify_number(check, env):
 def start_test_call(check, env):
     values = {"number_id": assigned_sandbox_number(env).id}
     check(202, values)
+    check(409, values)  # the first is still waiting for a worker
+    run_queued_jobs(env.app)
     check(202, values, body={"live": False})
+    run_queued_jobs(env.app)
     check(400, values, body={"live": "sometimes"})
     check(404, {"number_id": 999})
     with_queue_down(env, lambda: check(503, values))

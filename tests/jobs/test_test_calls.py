@@ -89,9 +89,9 @@ def test_a_dry_check_only_test_ends_checked(app, assigned, account, admin):
     assert not [call for call in account.calls() if call.get("direction") == "outbound-api"]
 
 
-def test_a_test_nobody_runs_times_out_and_none_stays_pending(app, assigned, admin):
+def test_a_test_nobody_runs_times_out_and_none_stays_pending(app, assigned, sandbox_numbers, admin):
     waiting = on_demand.start_test_call(assigned, admin)
-    half_way = on_demand.start_test_call(assigned, admin)
+    half_way = on_demand.start_test_call(sandbox_numbers[1], admin)
     call_tests.advance(half_way, "calling", None, "Calling")
     past = utcnow() - timedelta(seconds=1)
     db.session.execute(sa.update(TestCall).values(deadline_at=past))
