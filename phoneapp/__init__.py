@@ -9,8 +9,9 @@ from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from phoneapp.config import ConfigError, load_config, read_environ
-from phoneapp.extensions import csrf, db, login_manager, migrate
+from phoneapp.extensions import csrf, db, limiter, login_manager, migrate
 from phoneapp.services.routing_table import RoutingCache
+from phoneapp.services.webhook_events import write_orphans_at_start_up
 from phoneapp.services.webhook_log import DatabaseOutage, WebhookLog
 
 __all__ = ["create_app", "ConfigError"]
@@ -39,13 +40,19 @@ def create_app(overrides=None, environ=None):
     if app.config["SANDBOX"]:
         _use_sandbox_credentials(app)
 
-    # Behind one reverse proxy; signatures do not depend on it (they use PUBLIC_BASE_URL).
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
+    # X-Forwarded-* only from the proxies configured in front: otherwise anybody picks their own address and
+    # walks past the login throttle. The client is the Nth address from the end of X-Forwarded-For; the other
+    # headers are the nearest proxy's, which sets rather than appends them. Signatures do not depend on any of
+    # this (they use PUBLIC_BASE_URL).
+    proxies = app.config["TRUSTED_PROXY_COUNT"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=1, x_host=1, x_port=1, x_prefix=1)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
     _configure_sqlite(app)
     app.extensions["phoneapp.routing_cache"] = RoutingCache(app.config["ROUTING_CACHE_PATH"])
     # Tests read what a webhook wrote as soon as it is answered; servers write in batches behind the answers.
@@ -70,6 +77,8 @@ def create_app(overrides=None, environ=None):
     register_cli(app)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)
+    # Webhooks a stopped process logged but never wrote: into the database now, not on the next webhook.
+    write_orphans_at_start_up(app)
     return app
 
 

@@ -66,12 +66,12 @@ def _phone_list(environ, name, region):
     return numbers
 
 
-def _positive_int(environ, name, default):
+def _positive_int(environ, name, default, minimum=1):
     raw = (environ.get(name) or "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name} must be a whole number of at least 1; got {raw!r}")
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ConfigError(f"{name} must be a whole number of at least {minimum}; got {raw!r}")
     return int(raw)
 
 
@@ -89,6 +89,13 @@ def _delays(environ, name, default):
             raise ConfigError(f"{name} must list retry delays such as 10,60 or 30s,5m; got {raw!r}")
         delays.append(int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
     return delays
+
+
+def _login_window(environ):
+    seconds = _duration(environ, "LOGIN_WINDOW_SECONDS", 15 * 60)
+    if seconds < 1:
+        raise ConfigError("LOGIN_WINDOW_SECONDS must be at least 1 second (e.g. 900 or 15m)")
+    return seconds
 
 
 def _smtp_url(environ):
@@ -260,11 +267,12 @@ def load_config(environ, instance_path):
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"APP_TIMEZONE is not a known time zone: {timezone!r}") from None
     secret_key, generated_key = _secret_key(environ, instance_path, production=not sandbox)
+    redis_url = (environ.get("REDIS_URL") or "").strip() or None
     return {
         "SECRET_KEY": secret_key,
         "SECRET_KEY_GENERATED": generated_key,
         "SQLALCHEMY_DATABASE_URI": _database_url(environ, instance_path),
-        "REDIS_URL": (environ.get("REDIS_URL") or "").strip() or None,
+        "REDIS_URL": redis_url,
         "SANDBOX": sandbox,
         "TWILIO_ACCOUNT_SID": account_sid or None,
         "TWILIO_AUTH_TOKEN": auth_token or None,
@@ -294,8 +302,15 @@ def load_config(environ, instance_path):
         "WORKER_THREADS": _positive_int(environ, "WORKER_THREADS", 4),
         "RQ_QUEUE": (environ.get("RQ_QUEUE") or "phoneapp").strip(),
         "SANDBOX_CALL_PACE": float(environ.get("SANDBOX_CALL_PACE") or 1.5),
-        "LOGIN_MAX_FAILURES": 5,
-        "LOGIN_WINDOW_SECONDS": 15 * 60,
+        # The login throttle: failed logins per address and account, and per account from every address.
+        "LOGIN_MAX_FAILURES": _positive_int(environ, "LOGIN_MAX_FAILURES", 5),
+        "LOGIN_ACCOUNT_MAX_FAILURES": _positive_int(environ, "LOGIN_ACCOUNT_MAX_FAILURES", 20),
+        "LOGIN_WINDOW_SECONDS": _login_window(environ),
+        # Counted in Redis when there is one, so every web process shares the counts; else in each process.
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2} if redis_url else {},
+        # Reverse proxies in front whose X-Forwarded-* headers are believed; 0: none, the peer is the client.
+        "TRUSTED_PROXY_COUNT": _positive_int(environ, "TRUSTED_PROXY_COUNT", 0, minimum=0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": public_base_url.startswith("https://"),

@@ -1,4 +1,6 @@
 """Extension objects, bound to the app in create_app()."""
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -24,3 +26,9 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# The login throttle's limits are on the login view; each app's config names the storage (Redis or memory).
+# A storage that stops answering is replaced by memory in this process until it is back, rather than refusing
+# every login. The headers Flask-Limiter could add would tell a guesser how many tries remain: off.
+limiter = Limiter(key_func=get_remote_address, strategy="moving-window", key_prefix="login-throttle",
+                  swallow_errors=True, in_memory_fallback_enabled=True, fail_on_first_breach=False,
+                  headers_enabled=False)

@@ -97,17 +97,6 @@ class ApiToken(db.Model):
         return f"<ApiToken {self.prefix}… user={self.user_id}>"
 
 
-class LoginAttempt(db.Model):
-    """Failed logins, counted per address and e-mail to throttle password guessing."""
-
-    __tablename__ = "login_attempts"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(sa.String(254), index=True)
-    remote_addr: Mapped[str] = mapped_column(sa.String(64), index=True)
-    attempted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-
-
 class Client(db.Model):
     __tablename__ = "clients"
 
@@ -365,7 +354,7 @@ class WorkerHeartbeat(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-HEALTH_COMPONENTS = ("database", "redis", "worker", "twilio_api", "webhooks")
+HEALTH_COMPONENTS = ("database", "redis", "worker", "twilio_api", "webhooks", "disk")
 
 
 class HealthCheck(db.Model):

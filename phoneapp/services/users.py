@@ -1,12 +1,13 @@
-"""Staff accounts, API tokens and the login throttle."""
+"""Staff accounts, API tokens and checking a login's password."""
+import functools
 import secrets
-from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from phoneapp.extensions import db
-from phoneapp.models import ROLES, ApiToken, LoginAttempt, User, utcnow
+from phoneapp.models import ROLES, ApiToken, User, utcnow
 from phoneapp.services.audit import record_audit
 from phoneapp.services.errors import ValidationError
 
@@ -179,27 +180,23 @@ def user_for_token(token):
     return row.user
 
 
-def login_blocked_for(email, remote_addr, max_failures, window_seconds):
-    """Seconds until another try is allowed, or 0 when this address may try this e-mail now."""
-    since = utcnow() - timedelta(seconds=window_seconds)
-    failures = db.session.scalars(
-        sa.select(LoginAttempt.attempted_at)
-        .where(LoginAttempt.email == email, LoginAttempt.remote_addr == remote_addr,
-               LoginAttempt.attempted_at >= since)
-        .order_by(LoginAttempt.attempted_at)
-    ).all()
-    if len(failures) < max_failures:
-        return 0
-    oldest_counted = failures[-max_failures]
-    return max(1, int((oldest_counted + timedelta(seconds=window_seconds) - utcnow()).total_seconds()))
+def authenticate(email, password):
+    """The active user with this e-mail and password, or None.
+
+    Every attempt costs one password hash with the hasher and parameters User.set_password uses: an unknown
+    e-mail is checked against a dummy hash, an inactive account's password is checked before it is refused.
+    Otherwise the time of the answer would tell which e-mails have accounts.
+    """
+    user = find_user(email)
+    if user is None:
+        check_password_hash(dummy_password_hash(), password)
+        return None
+    if not user.check_password(password) or not user.is_active:
+        return None
+    return user
 
 
-def note_failed_login(email, remote_addr):
-    db.session.add(LoginAttempt(email=email, remote_addr=remote_addr))
-    db.session.commit()
-
-
-def clear_failed_logins(email, remote_addr):
-    db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.email == email,
-                                                     LoginAttempt.remote_addr == remote_addr))
-    db.session.commit()
+@functools.cache
+def dummy_password_hash():
+    """A hash of a random password nobody knows, made once per process like User.set_password makes them."""
+    return generate_password_hash(secrets.token_urlsafe(32))

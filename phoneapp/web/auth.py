@@ -1,11 +1,15 @@
-"""Login and logout, session and bearer-token users, and what an unauthenticated request gets."""
+"""Login and logout, the login throttle, session and bearer-token users, and what an unauthenticated request gets."""
 import hmac
+import math
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_limiter import RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
-from phoneapp.extensions import db, login_manager
+from phoneapp.extensions import db, limiter, login_manager
 from phoneapp.models import MAX_ID, User, utcnow
 from phoneapp.services import users
 from phoneapp.web.htmx import is_htmx
@@ -16,6 +20,8 @@ bp = Blueprint("auth", __name__)
 def init_login(app):
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
+    # Made now, not by the first login for an unknown e-mail, which would then take twice as long.
+    users.dummy_password_hash()
 
 
 @login_manager.user_loader
@@ -76,7 +82,42 @@ def safe_next(target):
     return target
 
 
+# The login throttle (Flask-Limiter, storage per RATELIMIT_STORAGE_URI). Only failed logins count (answered 401);
+# once a limit is reached every attempt it covers is refused with 429, the right password too, until the oldest
+# failure in the window is older than LOGIN_WINDOW_SECONDS. The address is the peer, or what the trusted
+# proxies say (TRUSTED_PROXY_COUNT). A failure is counted once answered, so attempts already in flight when a
+# limit is reached are still answered: at most one more per web thread.
+ADDRESS_AND_ACCOUNT = "address+account"
+
+
+def submitted_account():
+    """The e-mail of a login attempt, the way accounts are stored (no longer than one can be); "-" for none."""
+    return (request.form.get("email") or "").strip().lower()[:254] or "-"
+
+
+def address_and_account():
+    return f"{get_remote_address()} {submitted_account()}"
+
+
+def failures_per_address_and_account():
+    config = current_app.config
+    return f"{config['LOGIN_MAX_FAILURES']} per {config['LOGIN_WINDOW_SECONDS']} seconds"
+
+
+def failures_per_account():
+    config = current_app.config
+    return f"{config['LOGIN_ACCOUNT_MAX_FAILURES']} per {config['LOGIN_WINDOW_SECONDS']} seconds"
+
+
+def failed_login(response):
+    return response.status_code == 401
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(failures_per_address_and_account, key_func=address_and_account, scope=ADDRESS_AND_ACCOUNT,
+               methods=["POST"], deduct_when=failed_login)
+@limiter.limit(failures_per_account, key_func=submitted_account, scope="account",
+               methods=["POST"], deduct_when=failed_login)
 def login():
     """The login form."""
     if current_user.is_authenticated:
@@ -87,28 +128,44 @@ def login():
     email = ""
     if request.method == "POST":
         email = (request.form.get("email") or "").strip().lower()
-        password = request.form.get("password") or ""
-        remote = request.remote_addr or "unknown"
-        wait = users.login_blocked_for(email, remote, current_app.config["LOGIN_MAX_FAILURES"],
-                                       current_app.config["LOGIN_WINDOW_SECONDS"])
-        if wait:
-            error = f"Too many failed attempts. Try again in {max(1, round(wait / 60))} minute(s)."
-            status = 429
+        user = users.authenticate(email, request.form.get("password") or "")
+        if user is None:
+            error = "Wrong e-mail or password."
+            status = 401
         else:
-            user = users.find_user(email)
-            if user is None or not user.is_active or not user.check_password(password):
-                users.note_failed_login(email, remote)
-                error = "Wrong e-mail or password."
-                status = 401
-            else:
-                users.clear_failed_logins(email, remote)
-                # A fresh session at login, so a planted session id is worth nothing.
-                session.clear()
-                login_user(user)
-                user.last_login_at = utcnow()
-                db.session.commit()
-                return redirect(next_url or url_for("dashboard.dashboard"), code=303)
+            forget_failures_from_this_address()
+            # A fresh session at login, so a planted session id is worth nothing.
+            session.clear()
+            login_user(user)
+            user.last_login_at = utcnow()
+            db.session.commit()
+            return redirect(next_url or url_for("dashboard.dashboard"), code=303)
     return render_template("auth/login.html", error=error, email=email, next_url=next_url), status
+
+
+def forget_failures_from_this_address():
+    """After the right password, this address's failures for the account are forgiven (typos); the account's
+    own count, which may hold somebody else's guesses from elsewhere, is kept."""
+    for counted in limiter.current_limits:
+        if counted.request_args[-1].endswith(ADDRESS_AND_ACCOUNT):
+            try:
+                limiter.limiter.clear(counted.limit, *counted.request_args)
+            except Exception:  # the storage's errors of every kind: the failures stay, the login goes on
+                current_app.logger.warning("could not clear the login throttle's count", exc_info=True)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def too_many_attempts(_error):
+    """The login form again, saying how long to wait: until the last limit reached lets another attempt in."""
+    reset_at = max((counted.window.reset_time for counted in limiter.current_limits if counted.breached),
+                   default=0)
+    seconds = max(1.0, reset_at - time.time())
+    minutes = math.ceil(seconds / 60)
+    error = f"Too many attempts; try again in {minutes} minute{'' if minutes == 1 else 's'}."
+    email = (request.form.get("email") or "").strip().lower()
+    page = render_template("auth/login.html", error=error, email=email,
+                           next_url=safe_next(request.values.get("next")))
+    return page, 429, {"Retry-After": str(math.ceil(seconds))}
 
 
 @bp.post("/logout")

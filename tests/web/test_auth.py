@@ -26,7 +26,8 @@ def test_login_is_throttled_after_repeated_failures(client, admin, app):
         assert login(client, ADMIN[0], "guess").status_code == 401
     response = login(client, *ADMIN)
     assert response.status_code == 429
-    assert "Too many failed attempts" in response.get_data(as_text=True)
+    assert "Too many attempts; try again in 15 minutes." in response.get_data(as_text=True)
+    assert 0 < int(response.headers["Retry-After"]) <= app.config["LOGIN_WINDOW_SECONDS"]
 
 
 def test_throttle_is_per_account_and_address(client, admin, staff, app):
