@@ -7,6 +7,37 @@ from phoneapp.models import AuditEvent, Client
 
 TRAIL_LENGTH = 100
 
+# How each action reads wherever it is shown: what happened, in sentence case. The trail is of one subject, so
+# an action on it needs no noun ("Assigned"); one that names a part of it says which ("Forward target changed").
+ACTION_LABELS = {
+    "assign": "Assigned",
+    "reassign": "Reassigned",
+    "unassign": "Unassigned",
+    "change_forward_target": "Forward target changed",
+    "activate": "Activated",
+    "deactivate": "Deactivated",
+    "rename": "Renamed",
+    "fix_webhook": "Webhooks set to phoneapp",
+    "create_client": "Client created",
+    "update_client": "Client updated",
+    "delete_client": "Client deleted",
+    "create_user": "User created",
+    "change_role": "Role changed",
+    "activate_user": "Activated",
+    "deactivate_user": "Deactivated",
+    "issue_token": "API token issued",
+    "revoke_token": "API token revoked",
+}
+
+
+def action_label(action) -> str:
+    """How `action` reads to staff; one without a label still reads in sentence case ("Some action")."""
+    label = ACTION_LABELS.get(action)
+    if label is None:
+        words = str(action or "").replace("_", " ").strip()
+        label = words[:1].upper() + words[1:]
+    return label
+
 
 def record_audit(action, subject, *, before=None, after=None, actor=None):
     """Add an AuditEvent for `subject` (a model row) to the session; `actor` None is the system. The caller commits."""

@@ -6,6 +6,7 @@ from phoneapp.domain.clock import format_local
 from phoneapp.domain.phones import display_phone
 from phoneapp.domain.recordings import is_safe_link
 from phoneapp.models import utcnow
+from phoneapp.services.audit import action_label
 
 
 def format_datetime(value, fmt="%Y-%m-%d %H:%M"):
@@ -41,6 +42,7 @@ def register_filters(app, sections):
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["ago"] = time_ago
     app.jinja_env.filters["duration"] = format_duration
+    app.jinja_env.filters["audit_action"] = action_label
 
     app.add_template_global(outcome_of, "outcome_of")
     app.jinja_env.tests["safe_link"] = is_safe_link

@@ -108,7 +108,7 @@ def test_assign_a_number_and_find_a_simulated_call(chromium, live_server, artifa
             shot(page, "08-call-log")
 
             page.goto(f"{base}/numbers/{number_id}")
-            expect(page.locator(".timeline")).to_contain_text("assign")
+            expect(page.locator(".timeline")).to_contain_text("Assigned")
             shot(page, "09-number-detail")
 
             page.get_by_role("link", name="Acme Plumbing").first.click()

@@ -224,7 +224,7 @@ def test_number_detail_shows_config_history_and_audit(admin_client, assigned):
     assert len(page.select("#calls-table tbody tr")) == 1
     assert "answered" in text_of(page.select_one("#calls-table tbody tr"))
     trail = text_of(page.find(class_="timeline"))
-    assert "assign" in trail and "Acme Plumbing" in trail
+    assert "Assigned" in trail and "Acme Plumbing" in trail
 
 
 def partial_urls(number):
