@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from phoneapp.domain.call_status import is_failed_forward
+from phoneapp.domain.fitting import fit_text
 from phoneapp.domain.phones import is_dialable
 from phoneapp.domain.routing import route_call, unroutable_reason
 from phoneapp.services.routing_table import is_tracking_number, load_client_route, load_route, routing_cache
@@ -27,6 +28,9 @@ from phoneapp.twilio.twiml import empty_twiml, forward_twiml, hangup_twiml, mess
 
 bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
 
+# A call's numbers as its record keeps them (services.calls): control characters removed, at most 32 characters.
+NUMBER_LENGTH = 32
+
 
 @bp.before_request
 def keep_writing_logged_webhooks():
@@ -37,6 +41,15 @@ def keep_writing_logged_webhooks():
 
 def twiml_response(xml):
     return Response(xml, mimetype="text/xml")
+
+
+def form_number(field):
+    """`To` or `From` as the call's record keeps it, so the route is looked up by what is recorded.
+
+    A NUL in it would make PostgreSQL refuse the lookup (and the call be routed from the cache), and any
+    control character would keep it from matching the number on SQLite or in the cache.
+    """
+    return fit_text(request.form.get(field) or "", NUMBER_LENGTH).value
 
 
 def require_call_sid(view):
@@ -69,8 +82,7 @@ def client_webhook(client_id):
 @require_twilio_signature
 def fallback():
     """Twilio's fallback when the voice URL failed: answer from the routing cache alone."""
-    to_number = request.form.get("To", "")
-    entry = routing_cache().lookup(to_number)
+    entry = routing_cache().lookup(form_number("To"))
     decision = route_call(entry, current_app.config["DEFAULT_FORWARD_NUMBER"])
     _record_call(decision, entry, from_cache=True)
     return twiml_response(_twiml_for(decision))
@@ -78,7 +90,7 @@ def fallback():
 
 def answer_call(path_client_id=None):
     """Decide where the call in this request goes, record it, and return the TwiML."""
-    entry, from_cache = _route_entry(request.form.get("To", ""), path_client_id)
+    entry, from_cache = _route_entry(form_number("To"), path_client_id)
     decision = route_call(entry, current_app.config["DEFAULT_FORWARD_NUMBER"],
                           default_is_tracking=not from_cache and _default_loops(entry))
     _record_call(decision, entry, from_cache=from_cache)
@@ -120,9 +132,9 @@ def _record_call(decision, entry, *, from_cache):
 def _twiml_for(decision):
     if not decision.forwards:
         return message_twiml()
-    caller = request.form.get("From", "")
+    caller = form_number("From")
     # Twilio rejects a callerId that is not a number (13214): withheld callers show the tracking number.
-    called = request.form.get("To", "")
+    called = form_number("To")
     caller_id = caller if is_dialable(caller) else called if is_dialable(called) else None
     return forward_twiml(
         decision.target,

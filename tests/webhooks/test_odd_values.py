@@ -6,14 +6,15 @@ nothing is set aside in the webhook log's failed file. Run on SQLite and, with T
 where int4 overflow, over-long strings and NUL bytes are refused.
 """
 import logging
+import xml.etree.ElementTree as ET
 
 import pytest
 import sqlalchemy as sa
 
 from phoneapp.extensions import db
 from phoneapp.models import Alert, CallRecord, TestCall
-from phoneapp.services.routing_table import UNROUTED_ALERT
-from tests.support.webhooks import TRACKING, voice_params
+from phoneapp.services.routing_table import UNROUTED_ALERT, refresh_routing_cache
+from tests.support.webhooks import CALLER, TRACKING, voice_params
 
 SID = "CA" + "1" * 32
 CHILD_SID = "CA" + "c" * 32
@@ -126,6 +127,52 @@ def test_fields_phoneapp_does_not_keep_do_not_matter(assigned, post, set_aside, 
     assert (record.status, record.duration) == ("completed", 12)
     assert set_aside() == 0
     assert warnings() == []
+
+
+# -- the numbers a call is routed by ---------------------------------------------------------------------
+
+CONTROLS_IN_NUMBERS = [
+    # id, To, From: PostgreSQL refuses a NUL in the lookup, SQLite finds no number with it
+    ("To ends in NUL", TRACKING + "\x00", CALLER),
+    ("To starts with NUL", "\x00" + TRACKING, CALLER),
+    ("To with a bell and C1 control", "+1415\x07555\x850100", CALLER),
+    ("From with NUL", TRACKING, "+1202555\x000143"),
+    ("both with NUL", TRACKING + "\x00", "\x00" + CALLER),
+]
+
+
+@pytest.fixture
+def errors(caplog):
+    caplog.set_level(logging.ERROR, logger="phoneapp")
+    return lambda: [record.getMessage() for record in caplog.records
+                    if record.name.startswith("phoneapp") and record.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(("to", "caller"), [case[1:] for case in CONTROLS_IN_NUMBERS],
+                         ids=[case[0] for case in CONTROLS_IN_NUMBERS])
+@pytest.mark.parametrize("path", ["/twilio/voice", "/twilio/client-webhook/999"])
+def test_control_characters_in_to_or_from_do_not_keep_a_call_from_its_client(app, assigned, post, set_aside,
+                                                                             errors, path, to, caller):
+    # The routing cache is not refreshed by the fixtures: a call routed from it would not reach the client.
+    app.config["DEFAULT_FORWARD_NUMBER"] = None
+    document = ET.fromstring(post(path, voice_params(SID, to=to, caller=caller)).data)
+    dial = document.find("Dial")
+    assert dial is not None, ET.tostring(document)
+    assert dial.find("Number").text == "+14155550187"
+    assert dial.get("callerId") == CALLER
+    record = the_record()
+    assert (record.routed_by, record.to_number, record.from_number) == ("assignment", TRACKING, CALLER)
+    assert errors() == [], "the route was looked up in the database, without an error"
+    assert set_aside() == 0
+
+
+def test_control_characters_in_to_do_not_keep_a_call_from_the_routing_cache(app, assigned, post, set_aside):
+    app.config["DEFAULT_FORWARD_NUMBER"] = None
+    refresh_routing_cache()
+    document = ET.fromstring(post("/twilio/fallback", voice_params(SID, to=TRACKING + "\x00")).data)
+    assert document.find("Dial/Number").text == "+14155550187", ET.tostring(document)
+    assert the_record().routed_by == "assignment"
+    assert set_aside() == 0
 
 
 # -- the forwarded leg ---------------------------------------------------------------------------------
