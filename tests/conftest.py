@@ -44,7 +44,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(scope="session")
-def migrated_postgres():
+def migrated_postgres(tmp_path_factory):
     """Bring the shared PostgreSQL test database to the latest migration once per run."""
     if not TEST_DATABASE_URL:
         return None
@@ -52,8 +52,10 @@ def migrated_postgres():
 
     from phoneapp.extensions import db as database
 
-    app = create_app({"TESTING": True}, environ={"SECRET_KEY": "x", "DATABASE_URL": TEST_DATABASE_URL,
-                                                  "PUBLIC_BASE_URL": PUBLIC_BASE_URL})
+    # An instance folder of its own: the project's instance/ may hold a development install's webhook log.
+    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance"))},
+                     environ={"SECRET_KEY": "x", "DATABASE_URL": TEST_DATABASE_URL,
+                              "PUBLIC_BASE_URL": PUBLIC_BASE_URL})
     with app.app_context():
         with database.engine.begin() as connection:
             connection.execute(sa.text("DROP SCHEMA public CASCADE"))

@@ -13,8 +13,9 @@ SCHEMAS = {
     "ComponentHealth": {
         "type": "object", "additionalProperties": False,
         "required": ["component", "ok", "latency_ms", "detail", "checked_at"],
-        "description": "One component: the database, Redis and the worker are checked as you ask; the Twilio API "
-                       "and webhooks are the worker's latest check, which counts as not ok once it is stale",
+        "description": "One component: the database, Redis, the worker and the disk (the instance folder: "
+                       "writable, and with room) are checked as you ask; the Twilio API and webhooks are the "
+                       "worker's latest check, which counts as not ok once it is stale",
         "properties": {
             "component": {"type": "string", "enum": list(HEALTH_COMPONENTS)},
             "ok": {"type": "boolean"},

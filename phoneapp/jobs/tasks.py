@@ -40,8 +40,36 @@ def verify_some_numbers(number_ids):
 
 
 def _verify_summary(counts):
-    return ("{ok} ok, {fixed} fixed, {drift} differ, {missing} gone from the account, "
-            "{error} could not be checked").format(**counts)
+    """What the run found, as the Health page shows it: problems first, in words that say so; setting a number's
+    webhooks (every number, on a fresh install) is good news, and says what was done rather than "fixed"."""
+    total = sum(counts.values())
+    if not total:
+        return "no numbers to check"
+    parts = []
+    if counts["drift"]:
+        parts.append(_counted(counts["drift"], "differs from phoneapp's configuration and was left as it is",
+                              "differ from phoneapp's configuration and were left as they are")
+                     + " (auto-fix is off)")
+    if counts["missing"]:
+        parts.append(_counted(counts["missing"], "is", "are") + " gone from the Twilio account")
+    if counts["error"]:
+        parts.append(f"Twilio could not be asked about {counts['error']}")
+    if counts["fixed"]:
+        parts.append(" on ".join(filter(None, ("webhooks set to phoneapp", _all_of(counts["fixed"], total)))))
+    if counts["ok"]:
+        parts.append(" ".join(filter(None, (_all_of(counts["ok"], total), "already right"))))
+    return f"{_counted(total, 'number', 'numbers')} checked: " + "; ".join(parts)
+
+
+def _counted(count, one, many):
+    return f"{count} {one if count == 1 else many}"
+
+
+def _all_of(count, total):
+    """'all 4' of 4, '2' of 4, and nothing at all for the one number checked."""
+    if count == total:
+        return f"all {count}" if count > 1 else ""
+    return str(count)
 
 
 def check_health():

@@ -1,8 +1,8 @@
-"""Health of what phoneapp depends on: the database, Redis, the worker, the Twilio API and our webhooks.
+"""Health of what phoneapp depends on: the database, Redis, the worker, the Twilio API, our webhooks and the disk.
 
 The worker's health job runs every check and keeps a HealthCheck row per component. The page and the
-API check the database, Redis and the worker live (cheap, and exactly what a visitor wants to know now)
-and read the Twilio API and webhook results from the latest rows, so a page view never calls Twilio.
+API check the database, Redis, the worker and the disk live (cheap, and exactly what a visitor wants to know
+now) and read the Twilio API and webhook results from the latest rows, so a page view never calls Twilio.
 """
 from __future__ import annotations
 
@@ -20,20 +20,21 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from phoneapp.extensions import db
 from phoneapp.models import HEALTH_COMPONENTS, Alert, HealthCheck, WorkerHeartbeat, utcnow
 from phoneapp.services.alerts import raise_alert, resolve_alerts
+from phoneapp.services.instance_folder import MIN_FREE_MB, disk_state
 from phoneapp.services.twilio_account import twilio
 from phoneapp.twilio.gateway import TwilioError
 
 log = logging.getLogger(__name__)
 
 LABELS = {"database": "Database", "redis": "Redis", "worker": "Worker", "twilio_api": "Twilio API",
-          "webhooks": "Webhooks"}
+          "webhooks": "Webhooks", "disk": "Disk"}
 # A worker beats far more often than this; one silent for longer is stopped or stuck.
 WORKER_SILENT_AFTER = timedelta(seconds=60)
 # A worker that stops says so in its heartbeat's mode; its row stays, so the page can tell when it stopped.
 WORKER_STOPPED = "stopped"
 REDIS_TIMEOUT = 2
 DETAIL_LIMIT = 500
-WORKER_HINT = "is `python worker.py` running?"
+WORKER_HINT = "is the worker (python worker.py) running?"
 ALERT_KIND = "component_down"
 # Open alerts of these kinds mean Twilio cannot reach phoneapp, or would not ask it, for some number.
 WEBHOOK_ALERT_KINDS = ("webhook_drift", "number_missing", "twilio_webhook_error")
@@ -219,6 +220,14 @@ def check_twilio_api() -> ComponentHealth:
                            detail=f"account active, answered in {shown_ms(latency)}")
 
 
+def check_disk() -> ComponentHealth:
+    """The instance folder, where webhooks are logged before they are answered and the routing cache is kept."""
+    started = time.perf_counter()
+    ok, detail = disk_state(current_app.instance_path, current_app.config["WEBHOOK_LOG_PATH"],
+                            current_app.config.get("DISK_MIN_FREE_MB", MIN_FREE_MB))
+    return ComponentHealth("disk", ok, detail=detail, latency_ms=_milliseconds(started), checked_at=utcnow())
+
+
 def _plural(count, one, many):
     return f"{count} {one if count == 1 else many}"
 
@@ -250,7 +259,7 @@ def check_webhooks() -> ComponentHealth:
 # -- the worker's job ---------------------------------------------------------------------------
 
 CHECKS = {"database": check_database, "redis": check_redis, "worker": check_worker,
-          "twilio_api": check_twilio_api, "webhooks": check_webhooks}
+          "twilio_api": check_twilio_api, "webhooks": check_webhooks, "disk": check_disk}
 
 
 def run_health_checks() -> list[HealthCheck]:
@@ -322,7 +331,7 @@ def current_health(database: ComponentHealth | None = None) -> list[ComponentHea
     `database` is a check made moments ago in the same request, so it is not made twice.
     """
     database = database or check_database()
-    components = {"database": database, "redis": check_redis()}
+    components = {"database": database, "redis": check_redis(), "disk": check_disk()}
     for component in ("worker", "twilio_api", "webhooks"):
         if not database.ok:
             components[component] = unknown_without_database(component)

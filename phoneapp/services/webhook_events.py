@@ -212,6 +212,46 @@ def write_orphaned_webhooks():
     return webhook_log().write_orphans(_write_batch_or_roll_back, retry_later=DATABASE_UNAVAILABLE)
 
 
+def write_orphans_at_start_up(app) -> WriteResult | None:
+    """As the app starts, write what web processes that stopped left in the webhook log; None if it was left.
+
+    Otherwise it would wait for this process's first webhook (which starts its writer) or for a worker. It is
+    left for them when the database cannot be reached, and when the database is not at the latest migration:
+    `flask db upgrade` builds the app before it has created or changed the tables, and a webhook written then
+    would fail on a missing table or column and be set aside as unwritable.
+    """
+    if not app.extensions["phoneapp.webhook_log"].segments():
+        return None  # the usual start: nothing left behind, and no reason to touch the database
+    with app.app_context():
+        try:
+            if not _schema_is_current(app):
+                log.warning("webhooks left by stopped processes wait: the database is not at the latest "
+                            "migration (run `flask db upgrade`)")
+                return None
+            result = write_orphaned_webhooks()
+        except sa_exc.SQLAlchemyError as error:
+            rollback_quietly()
+            log.warning("webhooks left by stopped processes wait for the database (%s)", type(error).__name__)
+            return None
+        finally:
+            db.session.remove()
+    if result.remaining:
+        log.warning("%d webhook(s) left by stopped processes wait for the database", result.remaining)
+    elif result.written:
+        log.info("wrote %d webhook(s) left by stopped processes", result.written)
+    return result
+
+
+def _schema_is_current(app) -> bool:
+    """Whether the database is at the head of the migrations this code was written with."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory(app.extensions["migrate"].directory).get_heads())
+    with db.engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads
+
+
 class WebhookWriter:
     """This process's writer: wakes when a webhook is logged, writes in batches, retries while the database is down.
 

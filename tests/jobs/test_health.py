@@ -1,8 +1,10 @@
 """Health: each component checked and shown with a word and a reason; /api/health answers 503 when one is down."""
+import os
 import socket
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -10,12 +12,16 @@ from werkzeug.serving import make_server
 
 from phoneapp import create_app
 from phoneapp.extensions import db
+from phoneapp.jobs import tasks
+from phoneapp.jobs.runs import new_run, run_job
 from phoneapp.models import HEALTH_COMPONENTS, Alert, HealthCheck, JobRun, WorkerHeartbeat, utcnow
 from phoneapp.sandbox.account import SandboxAccount
 from phoneapp.sandbox.rest import make_rest_app
 from phoneapp.services import users
 from phoneapp.services.alerts import raise_alert, resolve_alerts
+from phoneapp.services.assignments import sync_numbers
 from phoneapp.services.health import current_health, run_health_checks
+from phoneapp.twilio.gateway import TwilioError
 from tests.support.api import ApiClient
 from tests.support.apps import make_app
 from tests.support.pages import HX, STAFF, login, soup, text_of
@@ -96,7 +102,7 @@ def test_a_silent_worker_is_down_and_its_return_resolves_the_alert(app):
     run_health_checks()
     worker = {c.component: c for c in current_health()}["worker"]
     assert not worker.ok
-    assert worker.detail == "no worker has reported for 5 min — is `python worker.py` running?"
+    assert worker.detail == "no worker has reported for 5 min — is the worker (python worker.py) running?"
     assert component_alert("worker") is not None
 
     worker_seen(seconds_ago=1, name="new:2")
@@ -191,7 +197,7 @@ def test_health_page_shows_each_component_with_a_word_and_a_reason(staff_client)
     assert rows["twilio_api"][2] == "checked just now"
     assert html.select_one("#component-worker .status-red .dot") is not None
     assert html.select_one("#component-database .status-green .dot") is not None
-    assert text_of(html.select_one(".health-summary")) == "1 of 5 components down: Worker."
+    assert text_of(html.select_one(".health-summary")) == "1 of 6 components down: Worker."
     live = html.select_one("#health-live")
     assert live["hx-get"] == "/partials/health" and live["hx-trigger"] == "every 10s"
 
@@ -378,7 +384,7 @@ def test_a_redis_outage_is_reported_and_its_recovery_resolves_the_alert(private_
     page = client.get("/health")
     rows = health_rows(page)
     assert rows["redis"][0] == "down" and "is down" in rows["redis"][1]
-    assert text_of(soup(page).select_one(".health-summary")) == "1 of 5 components down: Redis."
+    assert text_of(soup(page).select_one(".health-summary")) == "1 of 6 components down: Redis."
 
     run_health_checks()
     run_health_checks()
@@ -394,3 +400,148 @@ def test_a_redis_outage_is_reported_and_its_recovery_resolves_the_alert(private_
     db.session.refresh(alerts[0])
     assert alerts[0].resolved_at is not None
     assert component_alert("redis") is None
+
+
+# -- what the verification job's run says -------------------------------------------------------
+
+def run_verify_job():
+    """One run of the periodic verify job, as a worker runs it."""
+    run = new_run("verify_numbers")
+    db.session.add(run)
+    db.session.commit()
+    return run_job(run.id, "test-worker")
+
+
+def verify_row(client):
+    """(the run's badge word, the badge's classes, the result or error shown) of the verify job on the page."""
+    row = soup(client.get("/health")).select_one("#job-verify_numbers")
+    badge = row.select_one(".badge")
+    return text_of(badge), badge["class"], text_of(row.select_one(".job-result"))
+
+
+def test_a_first_verification_that_sets_the_webhooks_reads_as_good_news(staff_client):
+    # A fresh install: the account's numbers do not point at phoneapp yet, so the first run sets all of them.
+    sync_numbers()
+    assert run_verify_job() == "succeeded"
+
+    word, classes, result = verify_row(staff_client)
+    assert (word, "badge-ok") == ("succeeded", classes[-1])
+    assert result == "4 numbers checked: webhooks set to phoneapp on all 4"
+    for alarming in ("0 ok", "could not", "differ", "gone", "fixed"):
+        assert alarming not in result
+
+    assert run_verify_job() == "succeeded"
+    assert verify_row(staff_client)[2] == "4 numbers checked: all 4 already right"
+
+
+def test_a_verification_that_finds_problems_or_fails_still_reads_as_one(app, staff_client, monkeypatch):
+    sync_numbers()
+    account = SandboxAccount.open(app.config["SANDBOX_STATE_PATH"])
+    gone = account.numbers()[0]["sid"]
+    account.remove_number(gone)
+    app.config["AUTO_FIX_WEBHOOKS"] = False
+    assert run_verify_job() == "succeeded"
+    assert verify_row(staff_client)[2] == ("4 numbers checked: 3 differ from phoneapp's configuration and were "
+                                           "left as they are (auto-fix is off); 1 is gone from the Twilio account")
+
+    app.config["AUTO_FIX_WEBHOOKS"] = True
+    assert run_verify_job() == "succeeded"
+    assert verify_row(staff_client)[2] == ("4 numbers checked: 1 is gone from the Twilio account; "
+                                           "webhooks set to phoneapp on 3")
+
+    def twilio_unreachable(*args, **kwargs):
+        raise TwilioError("could not reach Twilio")
+
+    monkeypatch.setattr(tasks.verification, "verify_numbers", twilio_unreachable)
+    app.config["JOB_RETRY_DELAYS"] = []
+    with pytest.raises(TwilioError):
+        run_verify_job()
+    word, classes, error = verify_row(staff_client)
+    assert (word, classes[-1]) == ("failed", "severity-error")
+    assert "could not reach Twilio" in error
+
+
+# -- the disk -----------------------------------------------------------------------------------
+
+@contextmanager
+def unwritable(folder):
+    """`folder` refuses new files for whoever runs the tests.
+
+    Permission bits stop any user but root, who writes through them (as on the machines the suite runs on in
+    CI), so for root the folder is moved away and a plain file takes its name, which nobody can create files in.
+    """
+    folder = Path(folder)
+    if os.geteuid() != 0:
+        mode = folder.stat().st_mode
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(mode)
+        return
+    kept = folder.with_name(folder.name + ".kept")
+    folder.rename(kept)
+    folder.write_text("not a folder")
+    try:
+        yield
+    finally:
+        folder.unlink()
+        kept.rename(folder)
+
+
+def test_the_disk_is_on_the_page_and_in_the_api(staff_client, app):
+    worker_seen()
+    run_health_checks()
+
+    body = ApiClient(staff_client).get("/api/health").get_json()
+    disk = by_component(body)["disk"]
+    assert disk["ok"] is True
+    assert disk["detail"].startswith(f"the instance folder {app.instance_path} can be written; ")
+    assert disk["detail"].endswith(" free")
+    row = health_rows(staff_client.get("/health"))["disk"]
+    assert row[0] == "ok" and "can be written" in row[1]
+    assert db.session.scalar(sa.select(HealthCheck.ok).where(HealthCheck.component == "disk"))
+
+
+def test_an_instance_folder_that_cannot_be_written_is_down(tmp_path, make_health_app):
+    # The sandbox account kept beside it: for root the folder's files are out of reach while it is replaced.
+    app, staff_client = make_health_app(overrides={"SANDBOX_STATE_PATH": str(tmp_path / "sandbox-account.json")})
+    worker_seen()
+    run_health_checks()
+    with unwritable(app.instance_path):
+        probe = Path(app.instance_path) / "probe"
+        with pytest.raises(OSError):
+            probe.write_text("the folder really refuses files")
+        response = ApiClient(staff_client).get("/api/health")
+        page = staff_client.get("/health")
+        run_health_checks()
+
+    assert response.status_code == 503
+    disk = by_component(response.get_json())["disk"]
+    assert disk["ok"] is False
+    assert disk["detail"].startswith(f"the instance folder {app.instance_path} cannot be written")
+    assert "webhooks cannot be logged" in disk["detail"]
+    assert [c for c, item in by_component(response.get_json()).items() if not item["ok"]] == ["disk"]
+    assert health_rows(page)["disk"][0] == "down"
+    assert component_alert("disk").message.startswith("Disk is down: the instance folder")
+
+    run_health_checks()
+    assert component_alert("disk") is None
+
+
+def test_an_instance_folder_short_of_space_is_down(staff_client, app):
+    worker_seen()
+    run_health_checks()
+    # No disk has this much room, so whatever this one has free is below it.
+    app.config["DISK_MIN_FREE_MB"] = 2**40
+
+    response = ApiClient(staff_client).get("/api/health")
+
+    assert response.status_code == 503
+    disk = by_component(response.get_json())["disk"]
+    assert disk["ok"] is False
+    assert " free in the instance folder " in disk["detail"]
+    assert "below the 1099511627776 MB phoneapp needs" in disk["detail"]
+
+    app.config["DISK_MIN_FREE_MB"] = 1
+    assert ApiClient(staff_client).get("/api/health").status_code == 200

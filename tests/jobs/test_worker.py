@@ -84,7 +84,7 @@ def test_a_job_queued_through_the_api_is_run_by_a_python_worker_process(queue_mo
     db.session.expire_all()
     run = db.session.get(JobRun, job["id"])
     assert (run.status, run.attempts) == ("succeeded", 1), run.error
-    assert run.summary.startswith("0 ok, 1 fixed")
+    assert run.summary == "1 number checked: webhooks set to phoneapp"
     checked = db.session.get(PhoneAssignment, number.id)
     assert checked.verify_queued_at is None and checked.last_verified_at is not None
     assert checked.config_state == "ok" and checked.webhook_url == "https://calls.example.test/twilio/voice"

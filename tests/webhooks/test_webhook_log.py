@@ -63,9 +63,10 @@ def test_calls_during_an_outage_are_answered_logged_and_written_once_when_the_da
             assert ET.fromstring(answer.data).find("Dial/Number").text == "+14155550187"
             assert answered_in < 1.0
         assert webhook_log().waiting()[0] == 15, "3 webhooks per call, all kept on disk"
+    # Running already when the web process stopped (a worker, another web process): it writes the log.
+    up = up_app(tmp_path)
     stop_process(down)
 
-    up = up_app(tmp_path)
     with up.app_context():
         result = write_orphaned_webhooks()
         assert (result.written, result.remaining, result.quarantined) == (15, 0, 0)
@@ -88,8 +89,9 @@ def test_a_log_written_again_after_a_crash_changes_nothing(tmp_path, migrated_po
         answer_and_finish(down, call_sid(7))
         [segment] = webhook_log().segments()
         saved = segment.read_bytes()
-    stop_process(down)
+    # Running already when the web process stopped (a worker, another web process): it writes the log.
     up = up_app(tmp_path)
+    stop_process(down)
     with up.app_context():
         assert write_orphaned_webhooks().written == 3
         [before] = [(r.status, r.duration, r.started_at, r.ended_at) for r in records()]
@@ -163,8 +165,9 @@ def test_every_writing_webhook_logs_what_it_cannot_write(tmp_path, migrated_post
         assert response.status_code == 200
         assert ET.fromstring(response.data).tag == "Response"
         assert webhook_log().waiting()[0] == 1
-    stop_process(down)
+    # Running already when the web process stopped (a worker, another web process): it writes the log.
     up = up_app(tmp_path)
+    stop_process(down)
     with up.app_context():
         assert write_orphaned_webhooks().written == 1
         [record] = records()
@@ -213,8 +216,9 @@ def test_a_batch_of_failed_forwards_raises_one_alert_and_an_answer_resolves_it(t
         for n, dial_status in enumerate(["busy", "no-answer", "failed"]):
             post_signed(down, "/twilio/voice", voice_params(call_sid=call_sid(n)))
             post_signed(down, "/twilio/dial-status", {"CallSid": call_sid(n), "DialCallStatus": dial_status})
-    stop_process(down)
+    # Running already when the web process stopped (a worker, another web process): it writes the log.
     up = up_app(tmp_path)
+    stop_process(down)
     with up.app_context():
         assert write_orphaned_webhooks().written == 6, "one batch"
         [alert] = db.session.scalars(sa.select(Alert).where(Alert.kind == "failed_forwards")).all()
@@ -226,6 +230,71 @@ def test_a_batch_of_failed_forwards_raises_one_alert_and_an_answer_resolves_it(t
         db.session.expire_all()
         assert db.session.get(Alert, alert.id).resolved_at is not None
         assert db.session.get(PhoneAssignment, number.id).failed_forward_streak == 0
+
+
+# -- start-up: what stopped processes left is written without waiting for a webhook --------------------
+
+def leave_calls_behind(tmp_path, count=3):
+    """Web processes that answered `count` whole calls while the database was down, then stopped."""
+    setup_routing(make_app(tmp_path))
+    down = down_app(tmp_path)
+    with down.app_context():
+        for n in range(count):
+            answer_and_finish(down, call_sid(n))
+        assert webhook_log().waiting()[0] == 3 * count
+    stop_process(down)
+
+
+def test_logs_left_by_stopped_processes_are_written_when_the_app_starts(tmp_path, migrated_postgres):
+    leave_calls_behind(tmp_path)
+
+    up = up_app(tmp_path)
+
+    # No webhook has come, no writer or worker has run: the app's start-up wrote them.
+    assert "phoneapp.webhook_writer" not in up.extensions
+    with up.app_context():
+        assert [(r.twilio_call_sid, r.status, r.duration) for r in records()] == [
+            (call_sid(n), "completed", 42) for n in range(3)]
+        assert webhook_log().waiting()[0] == 0 and not webhook_log().segments()
+        assert webhook_log().quarantined_count() == 0
+
+
+def test_an_app_started_without_its_database_leaves_the_logs_for_later(tmp_path, migrated_postgres):
+    leave_calls_behind(tmp_path)
+
+    started = time.monotonic()
+    down = down_app(tmp_path)
+
+    assert time.monotonic() - started < 10
+    with down.app_context():
+        assert webhook_log().waiting()[0] == 9 and webhook_log().quarantined_count() == 0
+    with up_app(tmp_path).app_context():
+        assert len(records()) == 3 and not webhook_log().segments()
+
+
+def test_an_app_started_before_its_database_is_migrated_leaves_the_logs_alone(tmp_path, migrated_postgres):
+    """`flask db upgrade` builds the app first: on a new database (or an older schema) nothing may be written,
+    and above all nothing set aside as unwritable because a table is not there yet."""
+    leave_calls_behind(tmp_path, count=1)
+    if migrated_postgres:
+        # A schema of its own, empty, for the database not migrated yet.
+        engine = sa.create_engine(migrated_postgres.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA IF EXISTS not_migrated CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA not_migrated"))
+        engine.dispose()
+        empty = migrated_postgres + "?options=-csearch_path%3Dnot_migrated"
+    else:
+        empty = f"sqlite:///{tmp_path / 'not-migrated.db'}"
+
+    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance")},
+                     environ=base_environ(tmp_path, DATABASE_URL=empty))
+
+    with app.app_context():
+        assert webhook_log().waiting()[0] == 3 and webhook_log().quarantined_count() == 0
+        db.engine.dispose()
+    with up_app(tmp_path).app_context():
+        assert len(records()) == 1 and not webhook_log().segments()
 
 
 def test_concurrent_appends_while_writing_and_rotating_are_written_exactly_once(tmp_path, monkeypatch):
