@@ -175,7 +175,10 @@ def notice_status(alert) -> NoticeStatus:
     detail = alert.notify_detail or ""
     if alert.severity != "error":
         return NoticeStatus("muted", f"not sent: {alert.severity} alerts are shown here only")
-    if detail == NO_RECIPIENTS:
+    config = current_app.config
+    nobody = not alert.notified_open_at and not config["ALERT_EMAILS"] and not config["ALERT_SMS_NUMBERS"]
+    # With nobody to tell there is nothing to wait for: said at once, not after the worker has had a go.
+    if detail == NO_RECIPIENTS or nobody:
         return NoticeStatus("muted", "not sent: no recipients configured",
                             detail="set ALERT_EMAILS or ALERT_SMS_NUMBERS")
     if alert.notify_attempts >= MAX_ATTEMPTS:
@@ -187,7 +190,8 @@ def notice_status(alert) -> NoticeStatus:
     if alert.notified_open_at is not None:
         pending = alert.resolved_at is not None
         return NoticeStatus("ok", "sent, resolution pending" if pending else "sent", alert.notified_open_at, detail)
-    return NoticeStatus("pending", "sending…")
+    # Queued, not "sending": notices go out through the worker, which may not be running.
+    return NoticeStatus("pending", "queued for the worker")
 
 
 # -- what the notice says -------------------------------------------------------------------------

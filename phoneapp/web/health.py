@@ -125,10 +125,22 @@ def index(fragment):
 
 @bp.app_template_global()
 def silent_worker():
-    """The worker's health when none runs any more, for the banner on every page; None otherwise."""
-    try:
-        return health_service.silent_worker()
-    except SQLAlchemyError:
-        # The banner is a courtesy: a page about a failing database must still render.
-        db.session.rollback()
-        return None
+    """The worker's health when none runs any more, for the banner on every page; None otherwise.
+
+    Asked once per request: the navigation's alert count and the banner must tell the same story.
+    """
+    if "silent_worker" not in g:
+        try:
+            g.silent_worker = health_service.silent_worker()
+        except SQLAlchemyError:
+            # The banner is a courtesy: a page about a failing database must still render.
+            db.session.rollback()
+            g.silent_worker = None
+    return g.silent_worker
+
+
+@bp.get("/partials/worker-banner")
+@login_required
+def worker_banner():
+    """The banner alone, polled by every page so it comes and goes with the worker."""
+    return render_template("health/_worker_banner.html", silent=silent_worker())

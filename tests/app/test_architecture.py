@@ -57,6 +57,7 @@ URL_MAP = {
     ("GET", "/partials/calls"),
     ("GET", "/partials/dashboard"),
     ("GET", "/partials/health"),
+    ("GET", "/partials/worker-banner"),
     ("POST", "/partials/numbers/<int:number_id>"),
     ("POST", "/partials/numbers/<int:number_id>/active"),
     ("GET", "/partials/numbers/<int:number_id>/card"),

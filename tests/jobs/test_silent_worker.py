@@ -52,17 +52,45 @@ def test_every_page_says_the_worker_is_not_running(admin_client, make_client):
     client = make_client()
     for endpoint, values in (("dashboard.dashboard", {}), ("numbers.numbers", {}), ("clients.client_detail",
                              {"client_id": client.id}), ("calls.calls", {}), ("alerts.index", {})):
-        banner = soup(admin_client.get(url_for(endpoint, **values))).find(id="worker-banner")
-        assert banner is not None, endpoint
-        assert "no worker has reported for 5 min" in text_of(banner) and "python worker.py" in text_of(banner)
+        banner = banner_text(soup(admin_client.get(url_for(endpoint, **values))))
+        assert "no worker has reported for 5 min" in banner and "python worker.py" in banner, endpoint
+        assert "`" not in banner
+
+
+def banner_text(page):
+    """What the banner says: its slot is on every page, polled, and empty while all is well."""
+    return text_of(page.find(id="worker-banner"))
 
 
 def test_no_banner_and_no_alert_while_a_worker_runs_or_before_any_ever_ran(admin_client):
     assert silent_worker() is None
-    assert soup(admin_client.get(url_for("numbers.numbers"))).find(id="worker-banner") is None
+    assert banner_text(soup(admin_client.get(url_for("numbers.numbers")))) == ""
     heartbeat(5)
-    assert soup(admin_client.get(url_for("numbers.numbers"))).find(id="worker-banner") is None
+    assert banner_text(soup(admin_client.get(url_for("numbers.numbers")))) == ""
     assert worker_alerts() == []
+
+
+def test_the_first_page_to_see_the_silence_counts_the_alert_it_opened(admin_client):
+    heartbeat(300)
+    page = soup(admin_client.get(url_for("numbers.numbers")))
+    assert "No worker is running" in banner_text(page)
+    alerts_link = page.find("nav").find("a", href=url_for("alerts.index"))
+    assert text_of(alerts_link.find(class_="nav-count")) == "1"
+    # Nobody is set up to hear of it and no worker would send it: the alert says so, it does not claim "sending".
+    [alert] = worker_alerts()
+    row = text_of(soup(admin_client.get(url_for("alerts.index"))).find(id=f"alert-{alert.id}"))
+    assert "not sent: no recipients configured" in row and "sending" not in row
+
+
+def test_the_banner_comes_and_goes_with_the_worker_without_a_reload(admin_client):
+    page = soup(admin_client.get(url_for("dashboard.dashboard")))
+    slot = page.find(id="worker-banner")
+    assert slot["hx-get"] == url_for("health.worker_banner") and "every" in slot["hx-trigger"]
+    heartbeat(300)
+    polled = soup(admin_client.get(slot["hx-get"], headers={"HX-Request": "true"}))
+    assert "no worker has reported for 5 min" in banner_text(polled)
+    heartbeat(2, name="host:5678")
+    assert banner_text(soup(admin_client.get(slot["hx-get"], headers={"HX-Request": "true"}))) == ""
 
 
 def test_a_test_started_with_no_worker_says_so_at_once(app, assigned, admin):
