@@ -296,6 +296,8 @@ def load_config(environ, instance_path):
         "SYNC_INTERVAL": _duration(environ, "SYNC_INTERVAL", 15 * 60),
         "VERIFY_INTERVAL": _duration(environ, "VERIFY_INTERVAL", 30 * 60),
         "HEALTH_CHECK_INTERVAL": _duration(environ, "HEALTH_CHECK_INTERVAL", 60),
+        # Workers beat every 10 s; silent this long, none counts as running (banner, alert, Test says so).
+        "WORKER_SILENT_AFTER": _duration(environ, "WORKER_SILENT_AFTER", 60),
         "MONITOR_ALERTS_INTERVAL": _duration(environ, "MONITOR_ALERTS_INTERVAL", 5 * 60),
         "TEST_CALL_TIMEOUT": _duration(environ, "TEST_CALL_TIMEOUT", 90),
         "JOB_RETRY_DELAYS": _delays(environ, "JOB_RETRY_DELAYS", (10, 60)),

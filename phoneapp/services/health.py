@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 LABELS = {"database": "Database", "redis": "Redis", "worker": "Worker", "twilio_api": "Twilio API",
           "webhooks": "Webhooks", "disk": "Disk"}
 # A worker beats far more often than this; one silent for longer is stopped or stuck.
-WORKER_SILENT_AFTER = timedelta(seconds=60)
 # A worker that stops says so in its heartbeat's mode; its row stays, so the page can tell when it stopped.
 WORKER_STOPPED = "stopped"
 REDIS_TIMEOUT = 2
@@ -157,11 +156,12 @@ def elapsed(seconds) -> str:
 
 def check_worker() -> ComponentHealth:
     """From the workers' heartbeats: ok while one that has not stopped was seen within WORKER_SILENT_AFTER."""
+    silent_after = timedelta(seconds=current_app.config["WORKER_SILENT_AFTER"])
     now = utcnow()
     running = WorkerHeartbeat.mode != WORKER_STOPPED
     latest, alive = db.session.execute(
         sa.select(sa.func.max(WorkerHeartbeat.last_seen_at),
-                  sa.func.count().filter(WorkerHeartbeat.last_seen_at >= now - WORKER_SILENT_AFTER, running))
+                  sa.func.count().filter(WorkerHeartbeat.last_seen_at >= now - silent_after, running))
     ).one()
     if latest is None:
         return ComponentHealth("worker", False, checked_at=now,
