@@ -27,7 +27,7 @@ def the_test_button(shown):
     return shown.find("button", string="Test")
 
 
-def tests_run():
+def count_of_tests():
     return db.session.scalar(sa.select(sa.func.count()).select_from(TestCall))
 
 
@@ -119,7 +119,7 @@ def test_a_second_test_while_one_runs_starts_nothing_and_says_why(admin_client, 
     assert plain.status_code == 303
     page = soup(admin_client.get(plain.headers["Location"]))
     assert "already running" in text_of(page.select_one(".flashes"))
-    assert tests_run() == 1
+    assert count_of_tests() == 1
 
 
 def test_the_api_answers_409_to_a_second_test_while_one_runs(admin_client, assigned, admin):
@@ -131,14 +131,14 @@ def test_the_api_answers_409_to_a_second_test_while_one_runs(admin_client, assig
     assert "already running" in body["error"]
     assert body["details"] == {"test_call": str(running.id)}
     assert f"/api/test-calls/{running.id}" in body["error"]
-    assert tests_run() == 1
+    assert count_of_tests() == 1
 
 
 def test_a_new_test_can_start_once_the_last_one_ended(app, admin_client, assigned, admin):
     start_test_call(assigned, admin, live=False)
     run_queued_jobs(app)
     second = start_test_call(assigned, admin, live=False)
-    assert second.finished_at is None and tests_run() == 2
+    assert second.finished_at is None and count_of_tests() == 2
 
 
 @pytest.mark.parametrize("status, words", [("in-progress", "in progress"), ("ringing", "ringing"),
