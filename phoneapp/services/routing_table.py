@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased, joinedload
 
-from phoneapp.domain.routing import RouteEntry, unroutable_reason
+from phoneapp.domain.phones import display_phone
+from phoneapp.domain.routing import RouteEntry, route_call, unroutable_reason
 from phoneapp.extensions import db
 from phoneapp.models import Alert, Client, PhoneAssignment, utcnow
 
@@ -90,12 +91,37 @@ def refresh_routing_cache():
     tracking_numbers = {number.phone_number for number in numbers}
     entries = [route_entry(number, tracking_numbers) for number in numbers]
     resolve_unrouted_alerts(entry.phone_number for entry in entries if unroutable_reason(entry) is None)
+    restate_unrouted_alerts([entry for entry in entries if unroutable_reason(entry) is not None], tracking_numbers)
     db.session.commit()
     try:
         routing_cache().write(entries)
     except OSError:
         # The database already holds the change; a stale cache only matters during an outage.
         log.exception("could not write the routing cache")
+
+
+def unrouted_alert_text(to_number, decision):
+    """(message, severity) of the alert for calls to `to_number` that `decision` cannot give to its client."""
+    shown = display_phone(to_number, current_app.config["PHONE_REGION"])
+    if decision.forwards:
+        return f"Calls to {shown} go to the default number: {decision.reason}", "warning"
+    return f"Calls to {shown} reach nobody, the caller hears a message: {decision.reason}", "error"
+
+
+def restate_unrouted_alerts(entries, tracking_numbers):
+    """Reword the open alerts of numbers still unroutable whose reason changed: a reason names a fact true now."""
+    open_alerts = {alert.subject: alert for alert in db.session.scalars(sa.select(Alert).where(
+        Alert.kind == UNROUTED_ALERT, Alert.resolved_at.is_(None),
+        Alert.subject.in_([entry.phone_number for entry in entries])))} if entries else {}
+    default = current_app.config["DEFAULT_FORWARD_NUMBER"]
+    for entry in entries:
+        alert = open_alerts.get(entry.phone_number)
+        if alert is None:
+            continue
+        decision = route_call(entry, default, default_is_tracking=default in tracking_numbers)
+        message, severity = unrouted_alert_text(entry.phone_number, decision)
+        if (alert.message, alert.severity) != (message, severity):
+            alert.message, alert.severity = message, severity
 
 
 def resolve_unrouted_alerts(phone_numbers):

@@ -19,13 +19,12 @@ from flask import current_app
 from sqlalchemy import exc as sa_exc
 
 from phoneapp.domain.fitting import INT4_MAX
-from phoneapp.domain.phones import display_phone
 from phoneapp.domain.routing import RouteEntry, RoutingDecision
 from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment, utcnow
 from phoneapp.services import call_tests, calls
 from phoneapp.services.alerts import raise_alert
-from phoneapp.services.routing_table import UNROUTED_ALERT, resolve_unrouted_alerts
+from phoneapp.services.routing_table import UNROUTED_ALERT, resolve_unrouted_alerts, unrouted_alert_text
 from phoneapp.services.webhook_log import WriteResult
 
 log = logging.getLogger(__name__)
@@ -171,13 +170,7 @@ def _still_existing(entry):
 
 
 def alert_unrouted(to_number, decision, assignment_id):
-    shown = display_phone(to_number, current_app.config["PHONE_REGION"])
-    if decision.forwards:
-        message = f"Calls to {shown} go to the default number: {decision.reason}"
-        severity = "warning"
-    else:
-        message = f"Calls to {shown} reach nobody, the caller hears a message: {decision.reason}"
-        severity = "error"
+    message, severity = unrouted_alert_text(to_number, decision)
     raise_alert(UNROUTED_ALERT, to_number, message, severity=severity, phone_assignment_id=assignment_id)
 
 
