@@ -1,7 +1,5 @@
 """phoneapp: call tracking and forwarding for agencies renting Twilio numbers."""
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from flask import Flask
@@ -10,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from phoneapp.config import ConfigError, load_config, read_environ
 from phoneapp.extensions import csrf, db, limiter, login_manager, migrate
+from phoneapp.services.instance_folder import unwritable
 from phoneapp.services.routing_table import RoutingCache
 from phoneapp.services.webhook_events import write_orphans_at_start_up
 from phoneapp.services.webhook_log import DatabaseOutage, WebhookLog
@@ -88,14 +87,10 @@ def _require_writable_folder(path, what):
     Found at start-up rather than by the first login (a 500) or the first webhook (lost): a probe file is
     written and removed, which a read-only mount refuses whatever the permission bits say.
     """
-    try:
-        os.makedirs(path, exist_ok=True)
-        handle, probe = tempfile.mkstemp(dir=path, prefix=".write-check-")
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ConfigError(f"{what}: {path} cannot be written ({exc.strerror or exc}); "
-                          "give phoneapp's user a writable folder there") from None
+    problem = unwritable(path)
+    if problem:
+        raise ConfigError(f"{what}: {path} cannot be written ({problem}); "
+                          "give phoneapp's user a writable folder there")
 
 
 def sqlite_file(database_url):
