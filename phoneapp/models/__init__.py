@@ -1,0 +1,19 @@
+"""Database models (SPEC §2), one module per part of the product. Times are stored as naive UTC."""
+from phoneapp.models.accounts import ROLES, ApiToken, User, new_session_token
+from phoneapp.models.base import MAX_ID, utcnow
+from phoneapp.models.calls import CallEvent, CallRecord, TestCall
+from phoneapp.models.numbers import CONFIG_STATES, Client, PhoneAssignment
+from phoneapp.models.operations import (
+    HEALTH_COMPONENTS,
+    NOTICE_OWED,
+    Alert,
+    AuditEvent,
+    HealthCheck,
+    ImportedMonitorAlert,
+    JobRun,
+    WorkerHeartbeat,
+)
+
+__all__ = ["CONFIG_STATES", "HEALTH_COMPONENTS", "MAX_ID", "NOTICE_OWED", "ROLES", "Alert", "ApiToken", "AuditEvent",
+           "CallEvent", "CallRecord", "Client", "HealthCheck", "ImportedMonitorAlert", "JobRun", "PhoneAssignment",
+           "TestCall", "User", "WorkerHeartbeat", "new_session_token", "utcnow"]

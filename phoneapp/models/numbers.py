@@ -1,0 +1,71 @@
+"""Clients and the tracking numbers assigned to them."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from phoneapp.extensions import db
+from phoneapp.models.base import utcnow
+
+
+class Client(db.Model):
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    phone: Mapped[str] = mapped_column(sa.String(20))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    notes: Mapped[str] = mapped_column(sa.Text, default="")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    phone_assignments: Mapped[list[PhoneAssignment]] = relationship(back_populates="client")
+
+    def __repr__(self):
+        return f"<Client {self.id} {self.name}>"
+
+
+# config_state values: where phoneapp believes Twilio's configuration of the number stands.
+CONFIG_STATES = ("unverified", "verifying", "ok", "drift", "missing", "error")
+
+
+class PhoneAssignment(db.Model):
+    """A tracking number rented from Twilio and, when assigned, the client it forwards to."""
+
+    __tablename__ = "phone_assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    twilio_sid: Mapped[str] = mapped_column(sa.String(34), unique=True)
+    phone_number: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    friendly_name: Mapped[str] = mapped_column(sa.String(200), default="")
+    client_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clients.id", ondelete="SET NULL"), index=True)
+    forward_to_number: Mapped[str | None] = mapped_column(sa.String(20))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    webhook_url: Mapped[str | None] = mapped_column(sa.String(500))
+    config_state: Mapped[str] = mapped_column(sa.String(12), default="unverified")
+    config_detail: Mapped[str] = mapped_column(sa.String(500), default="")
+    last_verified_at: Mapped[datetime | None]
+    last_call_at: Mapped[datetime | None]
+    # Kept beside the number as each forward ends, so a page of statuses never scans the call history.
+    failed_forward_streak: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set when a configuration check is queued; the card says "verifying…" until a worker clears it.
+    verify_queued_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    client: Mapped[Client | None] = relationship(back_populates="phone_assignments")
+
+    @property
+    def target_number(self):
+        """Where calls go: the override, else the client's phone, else nowhere."""
+        if self.forward_to_number:
+            return self.forward_to_number
+        if self.client is not None:
+            return self.client.phone
+        return None
+
+    def __repr__(self):
+        return f"<PhoneAssignment {self.phone_number} client={self.client_id}>"
