@@ -1,8 +1,9 @@
-"""Jinja filters and globals: phone numbers in national format, times in APP_TIMEZONE, outcomes, the nav."""
+"""Jinja filters and globals: phone numbers in national format, times in APP_TIMEZONE, durations, outcomes, the nav."""
 from flask import current_app, request
 
 from phoneapp.domain.call_status import outcome_of
 from phoneapp.domain.clock import format_local
+from phoneapp.domain.durations import format_duration
 from phoneapp.domain.phones import display_phone
 from phoneapp.domain.recordings import is_safe_link
 from phoneapp.models import utcnow
@@ -27,13 +28,6 @@ def time_ago(value):
                 return f"{count} day{'s' if count != 1 else ''} ago"
             return f"{count} {unit} ago"
     return "just now"
-
-
-def format_duration(seconds):
-    if seconds is None:
-        return ""
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}:{secs:02d}"
 
 
 def register_filters(app, sections):
