@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from phoneapp.config import ConfigError, load_config, read_environ
 from phoneapp.extensions import csrf, db, limiter, login_manager, migrate
 from phoneapp.services.instance_folder import unwritable
+from phoneapp.services.routing_cache_keeper import keep_routing_cache, write_routing_cache_at_start_up
 from phoneapp.services.routing_table import RoutingCache
 from phoneapp.services.webhook_events import write_orphans_at_start_up
 from phoneapp.services.webhook_log import DatabaseOutage, WebhookLog
@@ -54,6 +55,8 @@ def create_app(overrides=None, environ=None):
     limiter.init_app(app)
     _configure_sqlite(app)
     app.extensions["phoneapp.routing_cache"] = RoutingCache(app.config["ROUTING_CACHE_PATH"])
+    # Tests refresh the cache when they mean to; a server keeps it current in every web process.
+    app.config.setdefault("KEEP_ROUTING_CACHE", not app.testing)
     # Tests read what a webhook wrote as soon as it is answered; servers write in batches behind the answers.
     app.config.setdefault("WEBHOOK_WRITES_INLINE", app.testing)
     app.extensions["phoneapp.webhook_log"] = WebhookLog(app.config["WEBHOOK_LOG_PATH"])
@@ -78,6 +81,11 @@ def create_app(overrides=None, environ=None):
         logging.basicConfig(level=logging.INFO)
     # Webhooks a stopped process logged but never wrote: into the database now, not on the next webhook.
     write_orphans_at_start_up(app)
+    # The fallback URL answers from the cache alone: a new machine's must hold every number before its first call.
+    write_routing_cache_at_start_up(app)
+    if app.config["KEEP_ROUTING_CACHE"]:
+        # Web processes only (not the worker, nor a command): they are the ones that serve requests.
+        app.before_request(keep_routing_cache)
     return app
 
 

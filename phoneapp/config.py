@@ -91,10 +91,10 @@ def _delays(environ, name, default):
     return delays
 
 
-def _login_window(environ):
-    seconds = _duration(environ, "LOGIN_WINDOW_SECONDS", 15 * 60)
+def _positive_duration(environ, name, default_seconds, example):
+    seconds = _duration(environ, name, default_seconds)
     if seconds < 1:
-        raise ConfigError("LOGIN_WINDOW_SECONDS must be at least 1 second (e.g. 900 or 15m)")
+        raise ConfigError(f"{name} must be at least 1 second (e.g. {example})")
     return seconds
 
 
@@ -298,6 +298,9 @@ def load_config(environ, instance_path):
         "HEALTH_CHECK_INTERVAL": _duration(environ, "HEALTH_CHECK_INTERVAL", 60),
         # Workers beat every 10 s; silent this long, none counts as running (banner, alert, Test says so).
         "WORKER_SILENT_AFTER": _duration(environ, "WORKER_SILENT_AFTER", 60),
+        # How soon a change made on another machine reaches this one's routing cache, which the fallback URL
+        # answers from.
+        "ROUTING_CACHE_REFRESH_SECONDS": _positive_duration(environ, "ROUTING_CACHE_REFRESH_SECONDS", 60, "60 or 1m"),
         "MONITOR_ALERTS_INTERVAL": _duration(environ, "MONITOR_ALERTS_INTERVAL", 5 * 60),
         "TEST_CALL_TIMEOUT": _duration(environ, "TEST_CALL_TIMEOUT", 90),
         "JOB_RETRY_DELAYS": _delays(environ, "JOB_RETRY_DELAYS", (10, 60)),
@@ -307,7 +310,7 @@ def load_config(environ, instance_path):
         # The login throttle: failed logins per address and account, and per account from every address.
         "LOGIN_MAX_FAILURES": _positive_int(environ, "LOGIN_MAX_FAILURES", 5),
         "LOGIN_ACCOUNT_MAX_FAILURES": _positive_int(environ, "LOGIN_ACCOUNT_MAX_FAILURES", 20),
-        "LOGIN_WINDOW_SECONDS": _login_window(environ),
+        "LOGIN_WINDOW_SECONDS": _positive_duration(environ, "LOGIN_WINDOW_SECONDS", 15 * 60, "900 or 15m"),
         # Counted in Redis when there is one, so every web process shares the counts; else in each process.
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2} if redis_url else {},

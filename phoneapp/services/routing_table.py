@@ -81,23 +81,35 @@ def routing_cache():
     return current_app.extensions["phoneapp.routing_cache"]
 
 
-def refresh_routing_cache():
-    """Rewrite the cache from the database, and end the alerts of numbers that route again.
+def write_routing_cache():
+    """Write every number's route, as the database holds it now, to the routing cache; returns the routes.
 
-    Called after every change that affects routing, so a number that was assigned, switched on or given a
-    target stops saying that its calls reach nobody the moment it can take them (SPEC §4).
+    Leaves alerts alone and commits nothing, so start-up and the routing cache keeper can call it at any time;
+    a change calls refresh_routing_cache, which also ends the alerts it settles. The file is rewritten only when
+    the routes differ from what it holds.
     """
     numbers = db.session.scalars(sa.select(PhoneAssignment).options(joinedload(PhoneAssignment.client))).all()
     tracking_numbers = {number.phone_number for number in numbers}
     entries = [route_entry(number, tracking_numbers) for number in numbers]
-    resolve_unrouted_alerts(entry.phone_number for entry in entries if unroutable_reason(entry) is None)
-    restate_unrouted_alerts([entry for entry in entries if unroutable_reason(entry) is not None], tracking_numbers)
-    db.session.commit()
     try:
         routing_cache().write(entries)
     except OSError:
-        # The database already holds the change; a stale cache only matters during an outage.
+        # The database stays the truth; a stale cache only matters during an outage.
         log.exception("could not write the routing cache")
+    return entries
+
+
+def refresh_routing_cache():
+    """Rewrite the cache from the database, and end the alerts of numbers that route again.
+
+    Called after every change that affects routing (once it is committed), so a number that was assigned,
+    switched on or given a target stops saying that its calls reach nobody the moment it can take them (SPEC §4).
+    """
+    entries = write_routing_cache()
+    tracking_numbers = {entry.phone_number for entry in entries}
+    resolve_unrouted_alerts(entry.phone_number for entry in entries if unroutable_reason(entry) is None)
+    restate_unrouted_alerts([entry for entry in entries if unroutable_reason(entry) is not None], tracking_numbers)
+    db.session.commit()
 
 
 def unrouted_alert_text(to_number, decision):
@@ -144,19 +156,29 @@ class RoutingCache:
         self._entries = {}
 
     def write(self, entries):
-        """Replace the snapshot with `entries` (RouteEntry objects)."""
-        payload = {
-            "written_at": datetime.now(UTC).isoformat(),
-            "numbers": {entry.phone_number: asdict(entry) for entry in entries},
-        }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".routing-", suffix=".json")
-        with os.fdopen(handle, "w") as temp:
-            json.dump(payload, temp)
-            temp.flush()
-            os.fsync(temp.fileno())
-        # Readers in other processes see the old file or the new one, never half of one.
-        os.replace(temp_name, self.path)
+        """Replace the snapshot with `entries` (RouteEntry objects); False, the file untouched, if it holds them.
+
+        Every web process rewrites it every ROUTING_CACHE_REFRESH_SECONDS: an unchanged file is not worth a
+        disk write and an fsync each time.
+        """
+        numbers = {entry.phone_number: asdict(entry) for entry in entries}
+        with self._lock:
+            held = self._read()
+            if held is not None and held[1] == numbers:
+                self._remember(*held)
+                return False
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".routing-", suffix=".json")
+            with os.fdopen(handle, "w") as temp:
+                json.dump({"written_at": datetime.now(UTC).isoformat(), "numbers": numbers}, temp)
+                temp.flush()
+                os.fsync(temp.fileno())
+            # Readers in other processes see the old file or the new one, never half of one.
+            os.replace(temp_name, self.path)
+            # Two writes within one tick of the file system's clock leave the same mtime: this process's
+            # lookups must not keep the first.
+            self._remember(self.path.stat().st_mtime_ns, numbers)
+            return True
 
     def lookup(self, phone_number):
         """The cached route for `phone_number`, or None if the number is not in the snapshot."""
@@ -178,5 +200,18 @@ class RoutingCache:
                 return
             with open(self.path) as handle:
                 numbers = json.load(handle)["numbers"]
-            self._entries = {phone: RouteEntry(**fields) for phone, fields in numbers.items()}
-            self._loaded_mtime = mtime
+            self._remember(mtime, numbers)
+
+    def _read(self):
+        """(mtime, numbers) of the file as it is on disk now; None when there is none or it cannot be read."""
+        try:
+            # The mtime before the content: a file replaced in between is read again by the next lookup.
+            mtime = self.path.stat().st_mtime_ns
+            with open(self.path) as handle:
+                return mtime, json.load(handle)["numbers"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _remember(self, mtime, numbers):
+        self._entries = {phone: RouteEntry(**fields) for phone, fields in numbers.items()}
+        self._loaded_mtime = mtime

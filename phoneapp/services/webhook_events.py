@@ -217,7 +217,7 @@ def write_orphans_at_start_up(app) -> WriteResult | None:
         return None  # the usual start: nothing left behind, and no reason to touch the database
     with app.app_context():
         try:
-            if not _schema_is_current(app):
+            if not schema_is_current(app):
                 log.warning("webhooks left by stopped processes wait: the database is not at the latest "
                             "migration (run `flask db upgrade`)")
                 return None
@@ -235,7 +235,7 @@ def write_orphans_at_start_up(app) -> WriteResult | None:
     return result
 
 
-def _schema_is_current(app) -> bool:
+def schema_is_current(app) -> bool:
     """Whether the database is at the head of the migrations this code was written with."""
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
