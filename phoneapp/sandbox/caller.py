@@ -9,6 +9,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin
 
 from phoneapp.sandbox.account import OUTCOMES, new_sid, rfc2822
@@ -64,12 +65,18 @@ class _Call:
         self.forced_outcome, self.talk_seconds, self.leave_voicemail = outcome, talk_seconds, leave_voicemail
         self.caller_location = {**DEFAULT_CALLER_LOCATION, **(caller_location or {})}
         self.pace = pace
+        # The call's own clock: its callbacks are stamped as far into it as the simulated seconds have gone,
+        # so their Timestamps agree with the durations they carry, as Twilio's do.
+        self.began = datetime.now(UTC)
         self.documents = 0
         self.last_error = None
         self.result = SimulatedCall(call_sid=call_sid or new_sid("CA"), from_number=from_number,
                                     to_number=number["phone_number"])
 
     # -- plumbing -------------------------------------------------------------
+
+    def _now(self) -> str:
+        return rfc2822(self.began + timedelta(seconds=self.result.duration))
 
     def _wait(self):
         if self.pace > 0:
@@ -130,19 +137,20 @@ class _Call:
         r = self.result
         self.account.record_call({"sid": r.call_sid, "direction": "inbound", "from": r.from_number,
                                   "to": r.to_number, "status": "ringing", "phone_number_sid": self.number["sid"],
-                                  "parent_call_sid": None, "start_time": rfc2822(), "api_version": "2010-04-01"})
+                                  "parent_call_sid": None, "start_time": rfc2822(self.began),
+                                  "api_version": "2010-04-01"})
         routed_elsewhere = bool(self.number.get("voice_application_sid") or self.number.get("trunk_sid"))
         if not routed_elsewhere:
             # Otherwise Twilio hands the call, status callbacks included, to the application or trunk.
             document = self._answer()
             if document is not None:
                 self._execute(*document)
-        self.account.update_call(r.call_sid, status=r.status, duration=str(r.duration), end_time=rfc2822())
+        self.account.update_call(r.call_sid, status=r.status, duration=str(r.duration), end_time=self._now())
         callback = self.number.get("status_callback")
         if callback and not routed_elsewhere:
             self._wait()
             self._post("status", callback, self._params(
-                r.status, CallDuration=r.duration, Duration=math.ceil(r.duration / 60), Timestamp=rfc2822(),
+                r.status, CallDuration=r.duration, Duration=math.ceil(r.duration / 60), Timestamp=self._now(),
                 CallbackSource="call-progress-events", SequenceNumber=0))
         return r
 
@@ -211,7 +219,7 @@ class _Call:
         child = new_sid("CA")
         r.child_sid, r.outcome = child, behaviour
         self.account.record_call({"sid": child, "parent_call_sid": r.call_sid, "direction": "outbound-dial",
-                                  "from": caller_id, "to": target, "status": "queued", "start_time": rfc2822(),
+                                  "from": caller_id, "to": target, "status": "queued", "start_time": self._now(),
                                   "api_version": "2010-04-01"})
         attrs = target_element.attrib if target_element is not None else {}
         callback = attrs.get("statusCallback")
@@ -225,7 +233,7 @@ class _Call:
                     "AccountSid": self.account.account_sid, "ApiVersion": "2010-04-01", "CallSid": child,
                     "ParentCallSid": r.call_sid, "CallStatus": status, "Direction": "outbound-dial",
                     "From": caller_id, "To": target, "Caller": caller_id, "Called": target,
-                    "Timestamp": rfc2822(), "CallbackSource": "call-progress-events", "SequenceNumber": sequence,
+                    "Timestamp": self._now(), "CallbackSource": "call-progress-events", "SequenceNumber": sequence,
                     **extra})
                 sequence += 1
 
@@ -244,7 +252,7 @@ class _Call:
         r.duration += talk
         final = "completed" if behaviour == "answered" else behaviour
         child_event(final, CallDuration=talk, Duration=math.ceil(talk / 60))
-        self.account.update_call(child, status=final, duration=str(talk), end_time=rfc2822())
+        self.account.update_call(child, status=final, duration=str(talk), end_time=self._now())
         recording = self._dial_recording(verb, url, talk) if bridged else None
         action = verb.get("action")
         if not action:
@@ -307,7 +315,7 @@ class _Call:
     def _recording_params(self, sid, recording_url, seconds, *, channels, source):
         return {"AccountSid": self.account.account_sid, "CallSid": self.result.call_sid, "RecordingSid": sid,
                 "RecordingUrl": recording_url, "RecordingStatus": "completed", "RecordingDuration": seconds,
-                "RecordingChannels": channels, "RecordingStartTime": rfc2822(), "RecordingSource": source,
+                "RecordingChannels": channels, "RecordingStartTime": self._now(), "RecordingSource": source,
                 "ErrorCode": 0}
 
 
