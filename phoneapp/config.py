@@ -298,6 +298,8 @@ def load_config(environ, instance_path):
         "HEALTH_CHECK_INTERVAL": _duration(environ, "HEALTH_CHECK_INTERVAL", 60),
         # Workers beat every 10 s; silent this long, none counts as running (banner, alert, Test says so).
         "WORKER_SILENT_AFTER": _duration(environ, "WORKER_SILENT_AFTER", 60),
+        # Twilio cuts a forwarded call at 4 hours (<Dial timeLimit>): a call silent for longer is over.
+        "CALL_SILENT_AFTER": _duration(environ, "CALL_SILENT_AFTER", 4 * 3600 + 30 * 60),
         # How soon a change made on another machine reaches this one's routing cache, which the fallback URL
         # answers from.
         "ROUTING_CACHE_REFRESH_SECONDS": _positive_duration(environ, "ROUTING_CACHE_REFRESH_SECONDS", 60, "60 or 1m"),

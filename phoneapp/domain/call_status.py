@@ -6,6 +6,8 @@ TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canc
 LIVE_STATUSES = ("queued", "initiated", "ringing", "in-progress")
 KNOWN_STATUSES = frozenset(LIVE_STATUSES) | TERMINAL_STATUSES
 FAILED_DIAL_STATUSES = frozenset({"busy", "no-answer", "failed"})
+# DialCallStatus "answered" is the conference flavour of "completed".
+ANSWERED_DIAL_STATUSES = frozenset({"completed", "answered"})
 ANSWERED_LEG_STATUSES = frozenset({"in-progress", "completed"})
 # The outcome words staff see on calls, filter on and count (SPEC §3a), in the order menus list them.
 OUTCOMES = ("answered", "voicemail", "missed", "blocked", "unrouted", "in progress")
@@ -39,13 +41,44 @@ def is_failed_forward(dial_status):
     return dial_status in FAILED_DIAL_STATUSES
 
 
+def offers_voicemail(dial_status, call_status):
+    """Voicemail after a forward nobody took, unless the caller has hung up already: nobody would hear it."""
+    return is_failed_forward(dial_status) and call_status not in TERMINAL_STATUSES
+
+
+def caller_left_first(dial_status, call_status):
+    """The <Dial action> says the caller hung up before anybody answered (the forward was still ringing)."""
+    return dial_status == "canceled" or (call_status in TERMINAL_STATUSES
+                                         and dial_status not in ANSWERED_DIAL_STATUSES)
+
+
+def forward_verdict(dial_status, dial_leg_status, caller_hung_up):
+    """How the target did on one forward: "answered", "failed", or None when the call says nothing of it.
+
+    A caller who hung up while it rang says nothing of the target: it neither counts against it nor clears
+    its failures. Without the <Dial> result, the forwarded leg's own callbacks decide.
+    """
+    if dial_status in ANSWERED_DIAL_STATUSES:
+        return "answered"
+    if caller_hung_up:
+        return None
+    if dial_status in FAILED_DIAL_STATUSES:
+        return "failed"
+    if dial_status is None:
+        if dial_leg_status in ANSWERED_LEG_STATUSES:
+            return "answered"
+        if dial_leg_status in FAILED_DIAL_STATUSES:
+            return "failed"
+    return None
+
+
 def call_outcome(status, dial_status, routed_by, has_voicemail, dial_leg_status=None):
     """One word for staff: how the call ended up, as shown in lists, filters, figures and the API."""
     if routed_by == "blocked":
         return "blocked"
     if dial_status in FAILED_DIAL_STATUSES:
         return "voicemail" if has_voicemail else "missed"
-    if dial_status in ("completed", "answered"):
+    if dial_status in ANSWERED_DIAL_STATUSES:
         return "answered"
     if routed_by == "message":
         return "unrouted"

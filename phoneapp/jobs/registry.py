@@ -54,6 +54,7 @@ for _job in (
     Job("run_test_call", "phoneapp.jobs.tasks:run_test_call",
         timeout=lambda config: config["TEST_CALL_TIMEOUT"] + 60, retries=False),
     Job("prune_history", "phoneapp.jobs.tasks:prune_history", timeout=600),
+    Job("end_silent_calls", "phoneapp.jobs.tasks:end_silent_calls", timeout=300),
 ):
     register(_job)
 
@@ -64,4 +65,5 @@ PERIODIC = (
     Periodic("check_health", "HEALTH_CHECK_INTERVAL", inline=True),
     Periodic("import_monitor_alerts", "MONITOR_ALERTS_INTERVAL"),
     Periodic("prune_history", 24 * 3600),
+    Periodic("end_silent_calls", 15 * 60),
 )

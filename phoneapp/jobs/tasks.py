@@ -11,7 +11,7 @@ from flask import current_app
 
 from phoneapp.extensions import db
 from phoneapp.models import HealthCheck, ImportedMonitorAlert, JobRun, PhoneAssignment, WorkerHeartbeat, utcnow
-from phoneapp.services import assignments, call_tests, health, monitor_alerts, verification
+from phoneapp.services import assignments, call_tests, calls, health, monitor_alerts, verification
 from phoneapp.services.twilio_account import twilio
 
 
@@ -85,6 +85,12 @@ def import_monitor_alerts():
 
 def run_test_call(test_call_id):
     return f"test call {test_call_id}: {call_tests.run_test_call(test_call_id)}"
+
+
+def end_silent_calls():
+    """End the calls whose final callback never came: the card would show them in progress for ever."""
+    ended = calls.end_silent_calls(utcnow() - timedelta(seconds=current_app.config["CALL_SILENT_AFTER"]))
+    return f"{ended} silent call{'' if ended == 1 else 's'} ended"
 
 
 def prune_history():

@@ -1,7 +1,12 @@
 """A call's outcome as SQL: call_status.call_outcome's words, so lists filter and count on what staff see."""
 import sqlalchemy as sa
 
-from phoneapp.domain.call_status import ANSWERED_LEG_STATUSES, FAILED_DIAL_STATUSES, TERMINAL_STATUSES
+from phoneapp.domain.call_status import (
+    ANSWERED_DIAL_STATUSES,
+    ANSWERED_LEG_STATUSES,
+    FAILED_DIAL_STATUSES,
+    TERMINAL_STATUSES,
+)
 from phoneapp.models import CallRecord
 
 
@@ -15,7 +20,7 @@ def outcome_expression():
         (CallRecord.routed_by == "blocked", "blocked"),
         (sa.and_(failed, has_voicemail), "voicemail"),
         (failed, "missed"),
-        (CallRecord.dial_status.in_(("completed", "answered")), "answered"),
+        (CallRecord.dial_status.in_(ANSWERED_DIAL_STATUSES), "answered"),
         (CallRecord.routed_by == "message", "unrouted"),
         (CallRecord.status.not_in(TERMINAL_STATUSES), "in progress"),
         (leg_answered, "answered"),

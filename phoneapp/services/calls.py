@@ -1,186 +1,122 @@
-"""Call records written from Twilio's webhooks: idempotent by CallSid, never moving backwards."""
+"""Call records written from Twilio's webhooks: idempotent by CallSid, never moving backwards.
+
+Twilio's requests about one call arrive late, twice, in any order, and some never: each writer adds what its
+request knows and keeps what is known already, so a call ends as the same record whichever of them came, in
+whichever order (each time is the earliest of its estimates; a field set by the inbound call's own requests
+wins over one guessed from the forwarded leg's).
+"""
 from __future__ import annotations
 
 import logging
 
 import sqlalchemy as sa
 
-from phoneapp.domain.call_status import TERMINAL_STATUSES, advance_status, is_failed_forward
-from phoneapp.domain.fitting import fit_count, fit_sid, fit_text
-from phoneapp.domain.number_status import FAILING_STREAK
-from phoneapp.domain.recordings import is_twilio_recording_url
+from phoneapp.domain.call_status import (
+    ANSWERED_DIAL_STATUSES,
+    TERMINAL_STATUSES,
+    advance_status,
+    caller_left_first,
+    forward_verdict,
+    offers_voicemail,
+)
+from phoneapp.domain.call_times import (
+    ENDED_BY_STATUS_CALLBACK,
+    ENDED_BY_TIMEOUT,
+    earliest,
+    end_from_call_flow,
+    place_start,
+    seconds_before,
+    settle_times,
+    twilio_timestamp,
+)
+from phoneapp.domain.recordings import is_twilio_recording_url, keep_voicemail
 from phoneapp.extensions import db
-from phoneapp.models import Alert, CallRecord, PhoneAssignment, utcnow
+from phoneapp.models import CallRecord, PhoneAssignment, utcnow
 from phoneapp.services import call_tests
-from phoneapp.services.alerts import raise_alert, resolve_alerts
-from phoneapp.services.db_utils import insert_for
-from phoneapp.services.monitor_alerts import ALERT_KIND as WEBHOOK_ERROR_ALERT
+from phoneapp.services.call_batch import call_record_for, commit_unless_batched, current_batch, note_called
+from phoneapp.services.call_params import (
+    NUMBER_LENGTH,
+    call_label,
+    caller_fields,
+    fitted_count,
+    fitted_sid,
+    fitted_text,
+    usable_call_sid,
+)
+from phoneapp.services.forward_streaks import update_failed_forwards_alert
+from phoneapp.services.monitor_alerts import raise_fallback_alert
 
 log = logging.getLogger(__name__)
 
+# -- what every request of the inbound call tells -------------------------------------------------------
 
-# -- what Twilio sent, made to fit its column ------------------------------------------------------------
-# A value that does not fit is dropped or cut with a warning; an error would set the whole event aside.
-
-def _shown(value, limit=80):
-    """`value` short enough for a log line."""
-    return value[:limit] + "…" if isinstance(value, str) and len(value) > limit else value
-
-
-def _fitted(fitted, field, raw, call_sid):
-    if fitted.problem is not None:
-        log.warning("call %s: %s %r does not fit; %s", call_sid, field, _shown(raw), fitted.problem)
-    return fitted.value
-
-
-def fitted_count(params, field, call_sid):
-    """params[field] as a whole number in 0..2**31-1 (a duration in seconds), else None."""
-    return _fitted(fit_count(params.get(field)), field, params.get(field), call_sid)
-
-
-def fitted_text(params, field, length, call_sid):
-    """params[field] without control characters, cut to `length`; None when absent."""
-    return _fitted(fit_text(params.get(field), length), field, params.get(field), call_sid)
-
-
-def fitted_sid(params, field, call_sid):
-    """params[field] if it can be a SID (it fits String(34), no spaces or controls), else None."""
-    return _fitted(fit_sid(params.get(field)), field, params.get(field), call_sid)
-
-
-def usable_call_sid(params, field="CallSid"):
-    """The call's key, or None when there is none or Twilio sent one that cannot be (with a warning): the event is
-    then not recorded, as one without a CallSid never was; Twilio has been answered all the same."""
-    fitted = fit_sid(params.get(field))
-    if fitted.problem is not None:
-        log.warning("call ?: %s %r does not fit; %s, the event is not recorded", field, _shown(params.get(field)),
-                    fitted.problem)
-    return fitted.value
-
-
-def _call_label(*sids):
-    """The first of `sids` that can be a SID, to name the call in a warning; "?" when none can."""
-    return next((sid for sid in sids if fit_sid(sid).value), "?")
-
-
-def called_number(params):
-    """The To of a call as stored (no controls, at most 32 characters): the key of its number's alerts."""
-    return fit_text(params.get("To") or "", 32).value
-
-
-def _fill(record, column, value):
-    """Set an empty column to what fitted of Twilio's value, if anything did."""
-    if value is not None:
-        setattr(record, column, value)
-
-
-def _caller_fields(params, call_sid):
-    return {
-        "from_number": fitted_text(params, "From", 32, call_sid) or "",
-        "to_number": fitted_text(params, "To", 32, call_sid) or "",
-        "caller_city": fitted_text(params, "FromCity", 100, call_sid) or None,
-        "caller_state": fitted_text(params, "FromState", 100, call_sid) or None,
-        "caller_zip": fitted_text(params, "FromZip", 20, call_sid) or None,
-        "caller_country": fitted_text(params, "FromCountry", 10, call_sid) or None,
-    }
-
-
-class CallBatch:
-    """Many webhook events in one transaction: their records read at once, per-number work done once.
-
-    Written from the webhook log, a batch holds every event a process logged since the last one; the
-    functions below work the same inside one as alone, but leave the commit (and the work that only needs
-    doing once per number) to `finish`.
-    """
-
-    def __init__(self, events):
-        # Only SIDs that can be keys: one with a NUL in it would fail the query, and the batch with it.
-        self.call_sids = sorted({sid for sid in (_call_sid_of(event) for event in events) if fit_sid(sid).value})
-        self.records = {}
-        self.called_numbers = {}  # number id -> when it was last called, in this batch
-        self.dialled_numbers = {}  # number id -> its last forward's DialCallStatus, in this batch
-
-    def __enter__(self):
-        db.session.info["call_batch"] = self
-        if self.call_sids:
-            # One query instead of one per event; locked in a fixed order so two writers cannot deadlock on them.
-            for record in db.session.scalars(
-                    sa.select(CallRecord).where(CallRecord.twilio_call_sid.in_(self.call_sids))
-                    .order_by(CallRecord.twilio_call_sid).with_for_update()
-                    .execution_options(populate_existing=True)):
-                self.records[record.twilio_call_sid] = record
-        return self
-
-    def __exit__(self, *exc_info):
-        db.session.info.pop("call_batch", None)
-
-    def finish(self):
-        if self.called_numbers:
-            _note_numbers_called(self.called_numbers)
-        db.session.flush()
-        if self.dialled_numbers:
-            streaks = dict(db.session.execute(
-                sa.select(PhoneAssignment.id, PhoneAssignment.failed_forward_streak)
-                .where(PhoneAssignment.id.in_(self.dialled_numbers))).all())
-            for phone_assignment_id, last_dial_status in sorted(self.dialled_numbers.items()):
-                # An answered forward on a number with no failures changes neither its streak nor its alerts.
-                if streaks.get(phone_assignment_id) or is_failed_forward(last_dial_status):
-                    _update_failed_forwards_alert(phone_assignment_id)
-        db.session.commit()
-
-
-def _call_sid_of(event):
-    if event["kind"] == "dial_event":
-        return event["params"].get("ParentCallSid")
-    if event["kind"] in ("call", "call_status", "dial_result", "recording"):
-        return event["params"].get("CallSid")
-    return None
-
-
-def _batch():
-    return db.session.info.get("call_batch")
-
-
-def _commit():
-    if _batch() is None:
-        db.session.commit()
-
-
-def call_record_for(call_sid, **defaults):
-    """The record for `call_sid`, created with `defaults` if this is the first word of it, locked."""
-    batch = _batch()
-    if batch is not None and call_sid in batch.records:
-        return batch.records[call_sid]
-    statement = (insert_for(CallRecord)
-                 .values(twilio_call_sid=call_sid, **defaults)
-                 .on_conflict_do_nothing(index_elements=["twilio_call_sid"]))
-    db.session.execute(statement)
-    # The row lock serialises concurrent callbacks of one call on PostgreSQL; SQLite's write lock does it there.
-    record = db.session.scalars(
-        sa.select(CallRecord).where(CallRecord.twilio_call_sid == call_sid)
-        .with_for_update().execution_options(populate_existing=True)
-    ).one()
-    if batch is not None:
-        batch.records[call_sid] = record
+def _inbound_call_record(params, call_sid, at, **defaults):
+    """The record of the inbound call a request of its own is about, with what every such request knows."""
+    fields = caller_fields(params, call_sid)
+    record = call_record_for(call_sid, started_at=at, **{"status": "ringing", **fields, **defaults})
+    # The inbound call's own requests name its caller and its number; a leg's callback may have guessed first.
+    for column, value in fields.items():
+        if value and getattr(record, column) != value:
+            setattr(record, column, value)
+    _estimate_start(record, at)
     return record
 
 
-def _note_numbers_called(called):
-    """{number id: call time}: each number's last call, and the end of Twilio's reports of failing to reach it."""
-    at = sa.bindparam("at", type_=PhoneAssignment.last_call_at.type)
-    db.session.connection().execute(
-        sa.update(PhoneAssignment.__table__).where(PhoneAssignment.__table__.c.id == sa.bindparam("number_id"))
-        .values(last_call_at=sa.func.coalesce(
-            sa.case((PhoneAssignment.__table__.c.last_call_at > at, PhoneAssignment.__table__.c.last_call_at)), at)),
-        [{"number_id": number_id, "at": when} for number_id, when in sorted(called.items())])
-    db.session.execute(
-        sa.update(Alert).where(Alert.kind == WEBHOOK_ERROR_ALERT, Alert.resolved_at.is_(None),
-                               Alert.subject.in_([f"number:{number_id}" for number_id in called]))
-        .values(resolved_at=utcnow()).execution_options(synchronize_session=False))
+def _estimate_start(record, *moments):
+    """Until the voice webhook is heard of, the call began no later than anything else heard of it.
 
+    The voice webhook is asked for as the call begins, so its arrival, once known, is the start itself.
+    """
+    if record.routed_by is None:
+        place_start(record, *moments)
+
+
+def _tie_to_number(record):
+    """A call whose route is not known belongs to the number it called, and to that number's client.
+
+    Returns whether it was tied just now.
+    """
+    if record.phone_assignment_id is not None or not record.to_number:
+        return False
+    row = db.session.execute(
+        sa.select(PhoneAssignment.id, PhoneAssignment.client_id, PhoneAssignment.is_active)
+        .where(PhoneAssignment.phone_number == record.to_number).limit(1)).first()
+    if row is None:
+        return False
+    record.phone_assignment_id = row.id
+    record.client_id = row.client_id if row.is_active else None
+    return True
+
+
+def _tie_callback_to_number(record, at):
+    """A call heard of only through its callbacks (its voice webhook lost) is still a call to its number."""
+    if record.routed_by is None and _tie_to_number(record) and not record.is_test:
+        note_called(record.phone_assignment_id, at, reached=False)
+
+
+def _note_forward(record):
+    """Feed the number's failed-forward streak with what this call says of its target, if anything."""
+    verdict = forward_verdict(record.dial_status, record.dial_leg_status, record.caller_hung_up)
+    if record.phone_assignment_id is None or record.is_test or verdict is None:
+        return
+    batch = current_batch()
+    if batch is None:
+        update_failed_forwards_alert(record.phone_assignment_id)
+    else:
+        batch.forwarded_numbers[record.phone_assignment_id] = verdict
+
+
+def _finish(record):
+    settle_times(record, start_observed=record.routed_by is not None)
+    if record.is_test:
+        call_tests.follow_inbound_call(record)
+    commit_unless_batched()
+
+
+# -- the writers, one per kind of request ---------------------------------------------------------------
 
 def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
-    """Store the call that the voice webhook is answering, with the routing decided for it.
+    """Store the call that the voice (or fallback) webhook is answering, with the routing decided for it.
 
     `at` is when the webhook arrived, which is later than now for one held during a database outage.
     """
@@ -192,58 +128,51 @@ def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
     client_id = entry.client_id if entry is not None and decision.routed_by == "assignment" else None
     status = params.get("CallStatus") if params.get("CallStatus") in ("queued", "ringing", "in-progress") else "ringing"
     is_test = is_test or call_tests.claim_inbound_call(params, phone_assignment_id) is not None
-    record = call_record_for(
-        call_sid, status=status, phone_assignment_id=phone_assignment_id, client_id=client_id,
-        is_test=is_test, started_at=at, **_caller_fields(params, call_sid),
-    )
-    # A callback replayed before its voice webhook opened the record at its own, later, time.
-    if record.started_at is None or record.started_at > at:
-        record.started_at = at
+    record = _inbound_call_record(params, call_sid, at, status=status, phone_assignment_id=phone_assignment_id,
+                                  client_id=client_id, is_test=is_test)
     # A retried voice webhook must not rewrite a call that has moved on; it fills only what is missing.
     if record.routed_by is None:
+        record.started_at = at  # when the call began: the estimates of the callbacks heard before it give way
         record.routed_by = decision.routed_by
         record.forwarded_to = decision.target
         record.phone_assignment_id = phone_assignment_id
         record.client_id = client_id
-    if record.is_test:
-        call_tests.follow_inbound_call(record)
-    elif phone_assignment_id is not None:
-        batch = _batch()
-        if batch is None:
-            _note_numbers_called({phone_assignment_id: at})
-        else:
-            batch.called_numbers[phone_assignment_id] = max(at, batch.called_numbers.get(phone_assignment_id, at))
-    _commit()
+        # Routed without knowing the number (the fallback's cache did not have it): it is still its call.
+        _tie_to_number(record)
+    else:
+        place_start(record, at)  # the same webhook again (Twilio retried it): the first one began the call
+    # Twilio tells the fallback URL why the voice URL failed: that is an error of the number's configuration.
+    fallback_error = params.get("ErrorCode") or params.get("ErrorUrl")
+    if fallback_error and record.error_code is None and record.error_url is None:
+        record.error_code = fitted_text(params, "ErrorCode", 10, call_sid) or None
+        record.error_url = fitted_text(params, "ErrorUrl", 500, call_sid) or None
+        if record.phone_assignment_id is not None and not record.is_test:
+            raise_fallback_alert(record.phone_assignment_id, record.error_code, record.error_url)
+    if record.phone_assignment_id is not None and not record.is_test:
+        note_called(record.phone_assignment_id, at, reached=not fallback_error)
+    _finish(record)
     return record
 
 
-def _follow_test(record):
-    if record.is_test:
-        call_tests.follow_inbound_call(record)
-
-
 def record_call_status(params, *, at=None):
-    """The inbound call's own status callback."""
+    """The inbound call's own status callback; its final one has Twilio's exact end and duration."""
     call_sid = usable_call_sid(params)
     if call_sid is None:
         return None
     at = at or utcnow()
-    record = call_record_for(call_sid, status="ringing", started_at=at, **_caller_fields(params, call_sid))
-    _advance(record, params.get("CallStatus"), params, at)
-    _follow_test(record)
-    _commit()
-    return record
-
-
-def _advance(record, reported, params, at):
-    new_status = advance_status(record.status, reported)
-    if new_status != record.status:
-        record.status = new_status
+    when = twilio_timestamp(params.get("Timestamp"), at) or at
+    record = _inbound_call_record(params, call_sid, when)
+    _tie_callback_to_number(record, when)
+    reported = params.get("CallStatus")
+    record.status = advance_status(record.status, reported)
     if reported in TERMINAL_STATUSES and record.status in TERMINAL_STATUSES:
-        if record.ended_at is None:
-            record.ended_at = at
-        if record.duration is None:
-            _fill(record, "duration", fitted_count(params, "CallDuration", record.twilio_call_sid))
+        duration = fitted_count(params, "CallDuration", call_sid)
+        if record.ended_by != ENDED_BY_STATUS_CALLBACK or record.duration is None:
+            record.ended_at, record.ended_by = when, ENDED_BY_STATUS_CALLBACK
+            record.duration = duration
+        _estimate_start(record, seconds_before(when, duration))
+    _finish(record)
+    return record
 
 
 def record_dial_result(params, *, at=None):
@@ -252,24 +181,30 @@ def record_dial_result(params, *, at=None):
     if call_sid is None:
         return None
     at = at or utcnow()
-    record = call_record_for(call_sid, status="in-progress", started_at=at, **_caller_fields(params, call_sid))
+    record = _inbound_call_record(params, call_sid, at, status="in-progress")
+    _tie_callback_to_number(record, at)
     record.status = advance_status(record.status, "in-progress")
     dial_status = fitted_text(params, "DialCallStatus", 20, call_sid)
+    call_status = params.get("CallStatus")
     if dial_status and record.dial_status is None:
         record.dial_status = dial_status
         record.dial_leg_status = advance_status(record.dial_leg_status, _leg_status(dial_status))
+    if dial_status and caller_left_first(dial_status, call_status) and not record.caller_hung_up:
+        record.caller_hung_up = True
     if record.dial_call_sid is None:
         _fill(record, "dial_call_sid", fitted_sid(params, "DialCallSid", call_sid))
+    dial_duration = fitted_count(params, "DialCallDuration", call_sid)
     if record.dial_duration is None:
-        _fill(record, "dial_duration", fitted_count(params, "DialCallDuration", call_sid))
-    _follow_test(record)
-    _commit()
-    if record.phone_assignment_id is not None and dial_status and not record.is_test:
-        batch = _batch()
-        if batch is None:
-            _update_failed_forwards_alert(record.phone_assignment_id)
-        else:
-            batch.dialled_numbers[record.phone_assignment_id] = dial_status
+        _fill(record, "dial_duration", dial_duration)
+    if dial_status in ANSWERED_DIAL_STATUSES and dial_duration:
+        # The action comes as the forwarded leg ends, which it timed from its answer.
+        answered = earliest(record.answered_at, seconds_before(at, dial_duration))
+        if answered != record.answered_at:
+            record.answered_at = answered
+    if not offers_voicemail(dial_status, call_status):
+        end_from_call_flow(record, at)
+    _note_forward(record)
+    _finish(record)
     return record
 
 
@@ -278,15 +213,27 @@ def _leg_status(dial_status):
     return "completed" if dial_status == "answered" else dial_status
 
 
+def _fill(record, column, value):
+    """Set an empty column to what fitted of Twilio's value, if anything did."""
+    if value is not None:
+        setattr(record, column, value)
+
+
 def record_dial_event(params, *, at=None):
     """A status callback of the forwarded (child) leg, tied back to its parent call."""
     at = at or utcnow()
-    named = _call_label(params.get("ParentCallSid"), params.get("CallSid"))
+    named = call_label(params.get("ParentCallSid"), params.get("CallSid"))
     # A parent SID that cannot be a key is no parent SID: the leg is then found by its own SID, as without one.
     parent_sid = fitted_sid(params, "ParentCallSid", named)
     child_sid = fitted_sid(params, "CallSid", named)
+    when = twilio_timestamp(params.get("Timestamp"), at) or at
+    target = fitted_text(params, "To", NUMBER_LENGTH, named) or None
     if parent_sid:
-        record = call_record_for(parent_sid, status="in-progress", started_at=at)
+        # The parent is built from what its leg knows until its own requests come: the leg's caller ID is the
+        # caller (or the tracking number, for a withheld caller), its To the target rung.
+        record = call_record_for(parent_sid, status="in-progress", started_at=when,
+                                 from_number=fitted_text(params, "From", NUMBER_LENGTH, named) or "",
+                                 forwarded_to=target)
     elif child_sid is None:
         # Neither SID: nothing to tie it to (asking for the record whose dial_call_sid IS NULL would pick any).
         log.warning("call ?: a dial event without a usable CallSid or ParentCallSid; not recorded")
@@ -297,71 +244,82 @@ def record_dial_event(params, *, at=None):
         ).first()
         if record is None:
             return None
+    _estimate_start(record, when)
     record.status = advance_status(record.status, "in-progress")
     if record.dial_call_sid is None:
         record.dial_call_sid = child_sid
+    if record.forwarded_to is None and target:
+        record.forwarded_to = target
     reported = params.get("CallStatus")
     record.dial_leg_status = advance_status(record.dial_leg_status, reported)
-    if reported == "in-progress" and record.answered_at is None:
-        record.answered_at = at
+    leg_duration = fitted_count(params, "CallDuration", record.twilio_call_sid)
+    answered = None
+    if reported == "in-progress":
+        answered = when
+    elif reported == "completed" and leg_duration:
+        answered = seconds_before(when, leg_duration)
+    if answered is not None and earliest(record.answered_at, answered) != record.answered_at:
+        record.answered_at = answered
+    if reported == "canceled" and not record.caller_hung_up:
+        # Twilio cancels a ringing leg when the caller hangs up.
+        record.caller_hung_up = True
     if reported in TERMINAL_STATUSES and record.dial_duration is None:
-        _fill(record, "dial_duration", fitted_count(params, "CallDuration", record.twilio_call_sid))
-    _follow_test(record)
-    _commit()
+        _fill(record, "dial_duration", leg_duration)
+    _note_forward(record)
+    _finish(record)
     return record
 
 
-def record_recording(params, kind):
-    """A recording of the forwarded call or a voicemail, linked to the parent call."""
-    url = params.get("RecordingUrl")
-    if not url or params.get("RecordingStatus") not in (None, "", "completed"):
-        return None
-    if not is_twilio_recording_url(url):
-        # Only Twilio keeps our recordings; any other link would be shown to staff as one.
-        log.warning("call %s: recording link %r is not Twilio's; not kept", _call_label(params.get("CallSid")),
-                    url[:100])
-        return None
+def record_recording(params, kind, *, at=None):
+    """A recording of the forwarded call or a voicemail, linked to the parent call.
+
+    A voicemail's <Record action> (which our answer hangs up) and its status callback both come here; an empty
+    or absent recording is no voicemail, whichever of the two says so first.
+    """
     call_sid = usable_call_sid(params)
     if call_sid is None:
         return None
-    record = call_record_for(call_sid, status="in-progress", **_caller_fields(params, call_sid))
+    at = at or utcnow()
+    status = params.get("RecordingStatus")
+    url = params.get("RecordingUrl")
+    seconds = fitted_count(params, "RecordingDuration", call_sid)
+    gone = status in ("absent", "failed") or (kind == "voicemail" and seconds == 0)
+    if not gone and (not url or status not in (None, "", "completed")):
+        return None
+    if url and not gone and not is_twilio_recording_url(url):
+        # Only Twilio keeps our recordings; any other link would be shown to staff as one.
+        log.warning("call %s: recording link %r is not Twilio's; not kept", call_label(params.get("CallSid")),
+                    url[:100])
+        return None
+    record = _inbound_call_record(params, call_sid, at, status="in-progress")
+    _tie_callback_to_number(record, at)
     if kind == "voicemail":
-        record.voicemail_url = record.voicemail_url or url
-        record.voicemail_duration = record.voicemail_duration or fitted_count(params, "RecordingDuration", call_sid)
+        keep_voicemail(record, None if gone else url, 0 if gone else seconds)
+        if not status:
+            end_from_call_flow(record, at)  # the <Record action>, which our answer hangs up
+    elif gone:
+        record.recording_url = None
     else:
         record.recording_url = record.recording_url or url
         record.recording_sid = record.recording_sid or fitted_sid(params, "RecordingSid", call_sid)
-    _commit()
+    _finish(record)
     return record
 
 
-def failed_forward_streak(phone_assignment_id, limit=FAILING_STREAK):
-    """How many of the number's latest finished forwards failed in a row (at most `limit`)."""
-    latest = db.session.scalars(
-        sa.select(CallRecord.dial_status)
-        .where(CallRecord.phone_assignment_id == phone_assignment_id, CallRecord.dial_status.is_not(None),
-               CallRecord.is_test.is_(False))
-        .order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
-        .limit(limit)
-    ).all()
-    streak = 0
-    for dial_status in latest:
-        if not is_failed_forward(dial_status):
-            break
-        streak += 1
-    return streak
+def end_silent_calls(older_than):
+    """End the calls nothing was heard of since `older_than`: longer than any call can last, so they are over.
 
-
-def _update_failed_forwards_alert(phone_assignment_id):
-    subject = f"number:{phone_assignment_id}"
-    streak = failed_forward_streak(phone_assignment_id)
-    number = db.session.get(PhoneAssignment, phone_assignment_id)
-    if number is not None and number.failed_forward_streak != streak:
-        number.failed_forward_streak = streak
-    if streak >= FAILING_STREAK:
-        raise_alert("failed_forwards", subject,
-                    f"The last {streak} calls to {number.phone_number} forwarded to nobody who answered",
-                    severity="error", phone_assignment_id=phone_assignment_id)
-    elif streak == 0:
-        resolve_alerts("failed_forwards", subject)
-    _commit()
+    Returns how many were ended. Their end is the last thing heard of them; what is known decides the outcome.
+    """
+    silent = db.session.scalars(
+        sa.select(CallRecord).where(CallRecord.status.not_in(TERMINAL_STATUSES), CallRecord.updated_at < older_than)
+        .with_for_update(skip_locked=True)).all()
+    for record in silent:
+        record.status = "completed"
+        record.ended_by = ENDED_BY_TIMEOUT
+        record.ended_at = max(moment for moment in (record.started_at, record.answered_at, record.updated_at)
+                              if moment is not None)
+        settle_times(record, start_observed=record.routed_by is not None)
+        log.warning("call %s: nothing heard since %s; ended", record.twilio_call_sid, record.updated_at)
+    db.session.commit()
+    return len(silent)

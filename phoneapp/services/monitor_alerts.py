@@ -223,3 +223,16 @@ class _NumberFinder:
         numbers = db.session.scalars(
             sa.select(PhoneAssignment).where(PhoneAssignment.client_id == client_id).limit(2)).all()
         return numbers[0] if len(numbers) == 1 else None
+
+
+def raise_fallback_alert(phone_assignment_id, error_code, error_url):
+    """Twilio answered a call to the number from its fallback URL: the voice URL failed, and says why."""
+    number = db.session.get(PhoneAssignment, phone_assignment_id)
+    if number is None:
+        return
+    name = WEBHOOK_ERROR_NAMES.get(error_code or "")
+    what = f"Twilio error {error_code}" if error_code else "Twilio could not use the voice URL"
+    what += (f" ({name})" if name else "") + f" reaching {error_url or 'the voice URL'}"
+    shown = display_phone(number.phone_number, current_app.config["PHONE_REGION"])
+    raise_alert(ALERT_KIND, f"number:{number.id}", f"Calls to {shown}: {what}; the fallback URL answered"[:500],
+                severity="error", phone_assignment_id=number.id)

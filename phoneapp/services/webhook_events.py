@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, replace
 from datetime import datetime
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy import exc as sa_exc
 
 from phoneapp.domain.fitting import INT4_MAX
@@ -24,6 +24,9 @@ from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment, utcnow
 from phoneapp.services import call_tests, calls
 from phoneapp.services.alerts import raise_alert
+from phoneapp.services.call_batch import CallBatch
+from phoneapp.services.call_events import keep_call_event
+from phoneapp.services.call_params import called_number, fitted_text, usable_call_sid
 from phoneapp.services.routing_table import UNROUTED_ALERT, resolve_unrouted_alerts, unrouted_alert_text
 from phoneapp.services.webhook_log import WriteResult
 
@@ -69,8 +72,9 @@ def note_database_failure(error, doing):
 
 
 def webhook_event(kind, params, **details):
-    """The JSON-ready event for one webhook request."""
-    return {"kind": kind, "params": dict(params), "received_at": utcnow().isoformat(), **details}
+    """The JSON-ready event for one webhook request, with the route it came by (voice, fallback…)."""
+    route = request.endpoint.rpartition(".")[2] if has_request_context() and request.endpoint else kind
+    return {"kind": kind, "route": route, "params": dict(params), "received_at": utcnow().isoformat(), **details}
 
 
 def inbound_call_event(params, decision: RoutingDecision, entry: RouteEntry | None, *, from_cache=False):
@@ -105,7 +109,7 @@ def record_webhook(event):
 
 def write_batch(events):
     """Write `events` in one transaction; safe to repeat (every writer is idempotent by CallSid)."""
-    with calls.CallBatch(events) as batch:
+    with CallBatch(events) as batch:
         for event in events:
             apply_event(event)
         batch.finish()
@@ -114,17 +118,21 @@ def write_batch(events):
 def apply_event(event):
     kind, params = event["kind"], event["params"]
     at = datetime.fromisoformat(event["received_at"])
+    if kind != "test_caller_status":
+        keep_call_event(event)
     if kind == "call":
         entry = RouteEntry(**event["entry"]) if event.get("entry") else None
         if entry is not None and event.get("from_cache"):
             entry = _still_existing(entry)
         decision = RoutingDecision(**event["decision"])
-        if calls.record_inbound_call(params, decision, entry, at=at) is None:
+        record = calls.record_inbound_call(params, decision, entry, at=at)
+        if record is None:
             return  # no CallSid it can be keyed by: nothing is recorded of it, as of a call without one
         # The number as stored on the call: an alert keyed by a To that does not fit would set the call aside.
-        to_number = calls.called_number(params)
+        to_number = called_number(params)
         if decision.reason is not None:
-            alert_unrouted(to_number, decision, entry.assignment_id if entry is not None else None)
+            # On the number the call was to, even when the routing cache that answered did not know it.
+            alert_unrouted(to_number, decision, record.phone_assignment_id)
         else:
             # Routed to its client: whatever kept this number's calls from anyone has ended.
             resolve_unrouted_alerts([to_number])
@@ -135,7 +143,7 @@ def apply_event(event):
     elif kind == "dial_event":
         calls.record_dial_event(params, at=at)
     elif kind == "recording":
-        calls.record_recording(params, event["recording_kind"])
+        calls.record_recording(params, event["recording_kind"], at=at)
     elif kind == "test_caller_status":
         _record_test_caller_status(event["test_call_id"], params)
     else:
@@ -144,14 +152,14 @@ def apply_event(event):
 
 def _record_test_caller_status(test_call_id, params):
     """The test phone's callback, with what Twilio sent made to fit (its SID and the words of its detail)."""
-    call_sid = calls.usable_call_sid(params)
+    call_sid = usable_call_sid(params)
     if call_sid is None:
         return
     if not 0 < test_call_id <= INT4_MAX:
         log.warning("call %s: test_call %r does not fit; no test call has that id, not recorded", call_sid,
                     test_call_id)
         return
-    fitted = {field: calls.fitted_text(params, field, 500, call_sid)
+    fitted = {field: fitted_text(params, field, 500, call_sid)
               for field in ("To", "From", "CallStatus", "ErrorCode") if field in params}
     call_tests.record_test_caller_status(test_call_id, {**params, **fitted, "CallSid": call_sid})
 

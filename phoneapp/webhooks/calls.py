@@ -8,7 +8,7 @@ from functools import wraps
 from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from phoneapp.domain.call_status import is_failed_forward
+from phoneapp.domain.call_status import offers_voicemail
 from phoneapp.domain.fitting import fit_text
 from phoneapp.domain.phones import is_dialable
 from phoneapp.domain.routing import route_call, unroutable_reason
@@ -160,9 +160,9 @@ def call_status():
 @require_twilio_signature
 @require_call_sid
 def dial_status():
-    """The <Dial action>: the forwarded leg's result; voicemail when nobody answered."""
+    """The <Dial action>: the forwarded leg's result; voicemail when nobody answered and the caller is still on."""
     record_webhook(webhook_event("dial_result", request.form))
-    if is_failed_forward(request.form.get("DialCallStatus")):
+    if offers_voicemail(request.form.get("DialCallStatus"), request.form.get("CallStatus")):
         return twiml_response(voicemail_twiml(recording_url=public_url("webhooks.recording", kind="voicemail")))
     return twiml_response(hangup_twiml())
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from phoneapp import create_app
 from phoneapp.extensions import db
-from phoneapp.models import CallRecord
+from phoneapp.models import CallRecord, utcnow
 from phoneapp.services.health import current_health
 from phoneapp.services.webhook_events import webhook_log, write_orphaned_webhooks
 from phoneapp.services.webhook_log import WebhookLog
@@ -68,6 +68,7 @@ def test_calls_during_an_outage_are_answered_logged_and_written_once_when_the_da
     stop_process(down)
 
     with up.app_context():
+        back = utcnow()
         result = write_orphaned_webhooks()
         assert (result.written, result.remaining, result.quarantined) == (15, 0, 0)
         written = records()
@@ -76,6 +77,7 @@ def test_calls_during_an_outage_are_answered_logged_and_written_once_when_the_da
             assert (record.status, record.duration, record.dial_status) == ("completed", 42, "completed")
             assert (record.routed_by, record.forwarded_to) == ("assignment", "+14155550187")
             # The call is dated when it happened, not when the database came back.
+            assert record.ended_at < back
             assert record.ended_at - record.started_at < timedelta(seconds=5)
         assert webhook_log().waiting()[0] == 0 and not webhook_log().segments()
         assert write_orphaned_webhooks().written == 0 and len(records()) == 5, "a second pass writes nothing"

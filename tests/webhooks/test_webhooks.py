@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from phoneapp.extensions import db
 from phoneapp.models import Alert, CallRecord
 from phoneapp.services import assignments
-from phoneapp.services.calls import failed_forward_streak
+from phoneapp.services.forward_streaks import failed_forward_streak
 from tests.support.apps import make_app
 from tests.support.webhooks import CALLER, TRACKING, sign, voice_params
 
