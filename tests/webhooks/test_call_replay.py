@@ -1,10 +1,14 @@
 """Each kind of inbound call replayed request by request through the real, signed webhook routes, as Twilio sends
 them: the record it ends as, the events kept of it, and what phoneapp answered along the way."""
+import csv
+import io
+
 import pytest
 import sqlalchemy as sa
 
+from phoneapp.domain.call_status import OUTCOMES, outcome_of
 from phoneapp.extensions import db
-from phoneapp.models import Alert
+from phoneapp.models import Alert, CallRecord
 from tests.support.call_corpus import (
     CORPUS,
     SEQUENCES,
@@ -67,3 +71,27 @@ def test_unanswered_calls_in_a_row_raise_the_alert_a_caller_hanging_up_keeps_it_
     replay(app, SEQUENCES["answered"])
     db.session.refresh(number)
     assert (number.failed_forward_streak, failed_forwards_alert(number)) == (0, None)
+
+
+def test_the_call_log_its_filter_and_the_csv_give_every_corpus_call_the_outcome_its_record_has(
+        app, api, number, staff_client):
+    """One outcome function in Python and its twin in SQL: the filter lists exactly the calls the badge and the
+    CSV name, for the whole corpus at once."""
+    sids = {}
+    for sequence in CORPUS:
+        call, _, _ = replay(app, sequence)
+        sids[call.sid] = sequence.expected.outcome
+    db.session.expire_all()
+    in_python = {record.twilio_call_sid: outcome_of(record) for record in
+                 db.session.scalars(sa.select(CallRecord).where(CallRecord.twilio_call_sid.in_(sids)))}
+    assert in_python == sids
+
+    export = staff_client.get("/calls/export.csv", buffered=True)
+    assert export.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))
+    assert {row["twilio_call_sid"]: row["outcome"] for row in rows if row["twilio_call_sid"] in sids} == sids
+
+    for word in OUTCOMES:
+        listed = {item["twilio_call_sid"] for item in api.get(
+            "/api/call-records", query_string={"outcome": word, "per_page": 200}).get_json()["items"]}
+        assert listed & set(sids) == {sid for sid, outcome in sids.items() if outcome == word}, word
