@@ -7,19 +7,18 @@ send the calls of assigned numbers to nobody.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 from flask import current_app
 from sqlalchemy import exc as sa_exc
 
 from phoneapp.extensions import db
+from phoneapp.services.process_threads import started_for_this_process
 from phoneapp.services.routing_table import write_routing_cache
 from phoneapp.services.webhook_events import database_unreachable, rollback_quietly, schema_is_current
 
 log = logging.getLogger(__name__)
 
-_start_lock = threading.Lock()
 
 
 def write_routing_cache_at_start_up(app) -> bool:
@@ -95,17 +94,7 @@ class RoutingCacheKeeper:
 
 def start_routing_cache_keeper(app) -> RoutingCacheKeeper:
     """This process's keeper, started on first use (threads do not survive a fork)."""
-    state = app.extensions.setdefault("phoneapp.routing_cache_keeper", {})
-    keeper = state.get(os.getpid())
-    if keeper is None:
-        with _start_lock:
-            keeper = state.get(os.getpid())
-            if keeper is None:
-                keeper = RoutingCacheKeeper(app)
-                state.clear()
-                state[os.getpid()] = keeper
-                keeper.thread.start()
-    return keeper
+    return started_for_this_process(app, "phoneapp.routing_cache_keeper", RoutingCacheKeeper)
 
 
 def keep_routing_cache():

@@ -9,7 +9,6 @@ keeps growing and the writer retries; another process, or a worker, writes the l
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import asdict, replace
@@ -27,6 +26,7 @@ from phoneapp.services.alerts import raise_alert
 from phoneapp.services.call_batch import CallBatch
 from phoneapp.services.call_events import keep_call_event
 from phoneapp.services.call_params import called_number, fitted_text, usable_call_sid
+from phoneapp.services.process_threads import started_for_this_process
 from phoneapp.services.routing_table import UNROUTED_ALERT, resolve_unrouted_alerts, unrouted_alert_text
 from phoneapp.services.webhook_log import WriteResult
 
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
                         sa_exc.TimeoutError)
 ORPHANS_EVERY = 5.0
-_start_lock = threading.Lock()
 
 
 def webhook_log():
@@ -292,14 +291,4 @@ class WebhookWriter:
 
 def start_writer(app) -> WebhookWriter:
     """This process's webhook writer, started on first use (threads do not survive a fork)."""
-    state = app.extensions.setdefault("phoneapp.webhook_writer", {})
-    writer = state.get(os.getpid())
-    if writer is None:
-        with _start_lock:
-            writer = state.get(os.getpid())
-            if writer is None:
-                writer = WebhookWriter(app)
-                state.clear()
-                state[os.getpid()] = writer
-                writer.thread.start()
-    return writer
+    return started_for_this_process(app, "phoneapp.webhook_writer", WebhookWriter)
