@@ -125,3 +125,28 @@ def test_a_call_heard_of_only_by_its_final_callback_is_filed_on_its_number_on_th
     with time_machine.travel(datetime(2026, 11, 20, 23, 59, 30, tzinfo=zone), tick=False):
         assert dashboard_figures().calls_today == 1
         assert calls_today_by_number([assigned.id]) == {assigned.id: 1}
+
+
+def play_forward(signed_post, n, dial_status, call_status="in-progress"):
+    """A call whose forward ends `dial_status`, reported by the <Dial action> as the caller still is (or is not) on."""
+    call_sid = f"CA{n:032x}"
+    signed_post("/twilio/voice", voice_params(call_sid=call_sid))
+    return signed_post("/twilio/dial-status", voice_params(
+        call_sid=call_sid, CallStatus=call_status, DialCallStatus=dial_status, DialCallSid=f"CA{n:016x}{'f' * 16}",
+        DialCallDuration="0"))
+
+
+@pytest.mark.parametrize("dial_status, call_status", [("canceled", "completed"), ("no-answer", "completed")])
+def test_a_caller_hanging_up_while_it_rings_neither_clears_the_targets_failures_nor_is_offered_voicemail(
+        signed_post, assigned, dial_status, call_status):
+    for n in range(3):
+        play_forward(signed_post, n, "busy")
+    db.session.refresh(assigned)
+    assert assigned.failed_forward_streak == 3
+
+    answer = play_forward(signed_post, 3, dial_status, call_status)
+    assert b"<Record" not in answer.data and b"<Hangup" in answer.data
+    db.session.refresh(assigned)
+    assert assigned.failed_forward_streak == 3
+    assert number_statuses([assigned])[assigned.id].label == "Error"
+    assert outcome_of(record_of(f"CA{3:032x}")) == "missed"
