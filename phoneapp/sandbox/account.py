@@ -14,7 +14,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-OUTCOMES = ("answered", "busy", "no-answer", "failed")
+# How a forwarded call ends; "canceled" is the caller hanging up while it rings.
+OUTCOMES = ("answered", "busy", "no-answer", "failed", "canceled")
 DEFAULT_NUMBERS = ("+14155550101", "+14155550102", "+14155550103", "+14155550104")
 # Bounded so a sandbox left running for months keeps a small state file.
 MAX_CALLS = 1000

@@ -18,7 +18,7 @@ from phoneapp.twilio.signed_requests import WebhookRequest, deliver, signed_requ
 # Twilio stops following TwiML documents (redirects, actions) after this many in one call.
 MAX_DOCUMENTS = 10
 # Seconds a forwarded phone rings before it answers or reports busy.
-RING_SECONDS = {"answered": 6, "busy": 3, "failed": 0}
+RING_SECONDS = {"answered": 6, "busy": 3, "failed": 0, "canceled": 8}
 VOICEMAIL_SECONDS = 14
 DEFAULT_CALLER_LOCATION = {"city": "SAN FRANCISCO", "state": "CA", "zip": "94103", "country": "US"}
 DEFAULT_NUMBER_LOCATION = {"city": "SAN FRANCISCO", "state": "CA", "zip": "", "country": "US"}
@@ -257,11 +257,14 @@ class _Call:
         action = verb.get("action")
         if not action:
             return _CONTINUE
-        params = self._params("in-progress", DialCallStatus=final, DialCallSid=child, DialCallDuration=talk,
-                              DialBridged="true" if bridged else "false")
+        # "canceled": the caller hung up while it rang; Twilio still asks the action, but nobody hears the answer.
+        caller_gone = behaviour == "canceled"
+        params = self._params("completed" if caller_gone else "in-progress", DialCallStatus=final, DialCallSid=child,
+                              DialCallDuration=talk, DialBridged="true" if bridged else "false")
         if recording:
             params.update(RecordingUrl=recording[1], RecordingSid=recording[0], RecordingDuration=talk)
-        return self._follow("dial-action", urljoin(url, action), params)
+        followed = self._follow("dial-action", urljoin(url, action), params)
+        return _STOP if caller_gone else followed
 
     def _whisper(self, whisper_url, url, child, caller_id, target) -> bool:
         """Run the callee-side screening TwiML; the legs are bridged unless it hangs up."""

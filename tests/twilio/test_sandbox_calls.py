@@ -1,7 +1,7 @@
 """Sandbox mode end to end: simulated Twilio calls through phoneapp's real, signed webhook routes."""
 import sqlalchemy as sa
 
-from phoneapp.domain.call_status import call_outcome
+from phoneapp.domain.call_status import call_outcome, outcome_of
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, PhoneAssignment
 from phoneapp.sandbox.account import SandboxAccount
@@ -81,3 +81,16 @@ def test_sync_keeps_a_name_staff_gave_and_renames_are_audited(app):
     assert number.friendly_name == "Spring campaign"
     event = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "rename")).one()
     assert (event.before, event.after) == ({"friendly_name": "Sandbox line 1"}, {"friendly_name": "Spring campaign"})
+
+
+def test_a_sandbox_caller_who_hangs_up_while_it_rings_is_missed_offered_nothing_and_times_agree(app, make_client):
+    number = assigned_sandbox_number(app, make_client)
+    call = place_simulated_call(number.phone_number, outcome="canceled", background=False, pace=0)
+    assert not call.requests_of("recording") and not call.requests_of("record-action")
+    record = db.session.scalars(sa.select(CallRecord)).one()
+    assert (record.dial_status, record.dial_leg_status, record.caller_hung_up) == ("canceled", "canceled", True)
+    assert (record.status, record.ended_by, outcome_of(record)) == ("completed", "status-callback", "missed")
+    # The callbacks' Timestamps agree with the durations they carry: the call lasted the seconds it rang.
+    assert record.duration == call.duration == round((record.ended_at - record.started_at).total_seconds())
+    db.session.refresh(number)
+    assert number.failed_forward_streak == 0
