@@ -14,6 +14,7 @@ from phoneapp.models import Alert, CallRecord, utcnow
 from phoneapp.services.dashboard import dashboard_figures
 from phoneapp.services.number_cards import calls_today_by_number, live_calls_by_number
 from phoneapp.services.number_statuses import number_statuses
+from phoneapp.services.routing_table import write_routing_cache
 from tests.support.jobs import run_queued_jobs
 from tests.support.webhooks import CALLER, TRACKING, voice_params
 
@@ -64,10 +65,11 @@ def test_a_leg_heard_of_before_its_parent_builds_the_parent_which_its_own_webhoo
 def test_the_fallback_url_answering_turns_the_number_red_with_twilios_error_until_the_voice_url_answers(
         app, signed_post, assigned):
     failed_url = app.config["PUBLIC_BASE_URL"] + "/twilio/voice"
+    write_routing_cache()  # as every web process does as it starts: the fallback answers from it
     signed_post("/twilio/fallback", voice_params(call_sid=PARENT, ErrorCode="11200", ErrorUrl=failed_url))
     record = record_of()
     assert (record.error_code, record.error_url) == ("11200", failed_url)
-    assert record.phone_assignment_id == assigned.id
+    assert (record.phone_assignment_id, record.routed_by, record.forwarded_to) == (assigned.id, "assignment", TARGET)
     status = number_statuses([assigned])[assigned.id]
     assert status.label == "Error"
     assert "11200" in status.reason and failed_url in status.reason and "fallback" in status.reason
