@@ -2,7 +2,7 @@
 from phoneapp.models.accounts import ROLES, ApiToken, User, new_session_token
 from phoneapp.models.base import MAX_ID, utcnow
 from phoneapp.models.calls import CallEvent, CallRecord, TestCall
-from phoneapp.models.numbers import CONFIG_STATES, Client, PhoneAssignment
+from phoneapp.models.numbers import CONFIG_STATES, BlockedNumber, Client, PhoneAssignment
 from phoneapp.models.operations import (
     HEALTH_COMPONENTS,
     NOTICE_OWED,
@@ -15,5 +15,5 @@ from phoneapp.models.operations import (
 )
 
 __all__ = ["CONFIG_STATES", "HEALTH_COMPONENTS", "MAX_ID", "NOTICE_OWED", "ROLES", "Alert", "ApiToken", "AuditEvent",
-           "CallEvent", "CallRecord", "Client", "HealthCheck", "ImportedMonitorAlert", "JobRun", "PhoneAssignment",
-           "TestCall", "User", "WorkerHeartbeat", "new_session_token", "utcnow"]
+           "BlockedNumber", "CallEvent", "CallRecord", "Client", "HealthCheck", "ImportedMonitorAlert", "JobRun",
+           "PhoneAssignment", "TestCall", "User", "WorkerHeartbeat", "new_session_token", "utcnow"]

@@ -48,6 +48,10 @@ class CallRecord(db.Model):
     # Why Twilio answered the call from the fallback URL: its error code and the URL that failed.
     error_code: Mapped[str | None] = mapped_column(sa.String(10))
     error_url: Mapped[str | None] = mapped_column(sa.String(500))
+    # The rule that decided the call (open, after-hours, failover 2, blocked, default, message), and the target
+    # that took it: a person who picked up (and pressed 1, when the client requires acceptance).
+    route_rule: Mapped[str | None] = mapped_column(sa.String(20))
+    answered_by: Mapped[str | None] = mapped_column(sa.String(20))
     caller_city: Mapped[str | None] = mapped_column(sa.String(100))
     caller_state: Mapped[str | None] = mapped_column(sa.String(100))
     caller_zip: Mapped[str | None] = mapped_column(sa.String(20))

@@ -19,6 +19,19 @@ class Client(db.Model):
     email: Mapped[str | None] = mapped_column(sa.String(254))
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Routing rules (SPEC §3a), read by domain.call_plan. No time zone: APP_TIMEZONE's.
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    # {"mon": [["09:00", "17:00"]], …}; none or empty: always open.
+    business_hours: Mapped[dict | None] = mapped_column(sa.JSON)
+    closed_dates: Mapped[list | None] = mapped_column(sa.JSON)  # ["2026-12-25", …]
+    after_hours: Mapped[str] = mapped_column(sa.String(10), default="voicemail", server_default="voicemail")
+    after_hours_number: Mapped[str | None] = mapped_column(sa.String(20))
+    failover_numbers: Mapped[list | None] = mapped_column(sa.JSON)  # E.164, in the order they ring
+    ring_mode: Mapped[str] = mapped_column(sa.String(12), default="sequential", server_default="sequential")
+    ring_seconds: Mapped[int | None]  # none: DIAL_TIMEOUT
+    whisper: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    require_accept: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    greeting: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -69,3 +82,23 @@ class PhoneAssignment(db.Model):
 
     def __repr__(self):
         return f"<PhoneAssignment {self.phone_number} client={self.client_id}>"
+
+
+class BlockedNumber(db.Model):
+    """A caller turned away (SPEC §3a.1): an E.164 number or a prefix ending in "*", for one client or all."""
+
+    __tablename__ = "blocked_numbers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(20))
+    # None: blocked for every client.
+    client_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_label: Mapped[str] = mapped_column(sa.String(254), default="system")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    client: Mapped[Client | None] = relationship()
+
+    def __repr__(self):
+        return f"<BlockedNumber {self.number} client={self.client_id}>"
