@@ -57,6 +57,7 @@ PARAMETERS = {
     "CallRecordId": _param("call_id", "path", ID_SCHEMA, "The call record's id"),
     "JobId": _param("job_id", "path", ID_SCHEMA, "The job's id"),
     "TestCallId": _param("test_call_id", "path", ID_SCHEMA, "The test call's id"),
+    "BlockedNumberId": _param("blocked_number_id", "path", ID_SCHEMA, "The block list entry's id"),
 }
 
 
@@ -226,6 +227,25 @@ def _paths():
                            "not ok once older than three check intervals. While the database is down nobody "
                            "can be authenticated: the answer is a 503 that says so, and nothing else."),
         },
+        "/api/blocked-numbers": {
+            "get": _operation("listBlockedNumbers", "blocked-numbers", "List the block list, oldest first", {
+                "200": _json(ref("BlockedNumberPage"), "A page of entries"), **_errors(400, 401),
+            }, parameters=_page_params({**filter_client, "description": "Only this client's own entries (not "
+                                                                        "those for every client)"})),
+            "post": _operation("createBlockedNumber", "blocked-numbers", "Block a number or a prefix", {
+                "201": _json(ref("BlockedNumber"), "The new entry; calls from it are rejected from now on"),
+                **_errors(*BODY_ERRORS),
+            }, body="BlockedNumberCreate", changes=True,
+                description="Refused with 400 naming the field: a number that is neither a phone number nor a "
+                            "prefix, an unknown client_id, or an entry already on the list for the same "
+                            "clients (details.number)."),
+        },
+        "/api/blocked-numbers/{blocked_number_id}": {
+            "parameters": [_ref("parameters", "BlockedNumberId")],
+            "delete": _operation("deleteBlockedNumber", "blocked-numbers", "Take an entry off the block list", {
+                "204": {"description": "Deleted; its callers get through again"}, **_errors(401, 404),
+            }, changes=True),
+        },
         "/api/openapi.json": {
             "get": _operation("getOpenApiDocument", "meta", "This document", {
                 "200": _json({"type": "object"}, "The OpenAPI document"), **_errors(401)}),
@@ -250,7 +270,7 @@ def openapi_document():
             ),
         },
         "tags": [{"name": "clients"}, {"name": "phone-assignments"}, {"name": "call-records"}, {"name": "health"},
-                 {"name": "jobs"}, {"name": "meta"}],
+                 {"name": "blocked-numbers"}, {"name": "jobs"}, {"name": "meta"}],
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
         "paths": _paths(),
         "components": {

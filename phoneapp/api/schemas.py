@@ -1,8 +1,12 @@
 """JSON Schemas (2020-12) of what the API reads and writes, for the OpenAPI document's components."""
 from phoneapp.api.calls import CALL_STATUSES, OUTCOME_FILTERS
 from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_PER_PAGE
+from phoneapp.domain.business_hours import DAYS, MAX_CLOSED_DATES, MAX_RANGES_PER_DAY
+from phoneapp.domain.call_plan import AFTER_HOURS_ACTIONS, MAX_FAILOVER_NUMBERS, RING_MODES
 from phoneapp.domain.call_status import FAILED_DIAL_STATUSES, OUTCOMES
 from phoneapp.models import CONFIG_STATES, MAX_ID
+from phoneapp.services.block_list_changes import MAX_REASON_LENGTH
+from phoneapp.services.client_rules import MAX_GREETING_LENGTH, MAX_RING_SECONDS, MIN_RING_SECONDS
 from phoneapp.services.clients import MAX_NOTES_LENGTH
 
 
@@ -19,6 +23,9 @@ E164 = {"type": "string", "pattern": r"^\+[1-9][0-9]{1,14}$", "description": "E.
         "examples": ["+14155550187"]}
 TIME = {"type": "string", "format": "date-time", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
         "description": "UTC, ISO 8601 with Z", "examples": ["2024-05-01T13:00:00Z"]}
+BLOCK_PATTERN = {"type": "string", "pattern": r"^\+[0-9]{1,15}\*?$",
+                 "description": "E.164, or a prefix ending in * that blocks every number starting so",
+                 "examples": ["+19005550100", "+1900*"]}
 TWILIO_NUMBER_SID = {"type": "string", "pattern": "^PN[0-9a-fA-F]{32}$"}
 PHONE_INPUT = {"type": "string", "maxLength": 64,
                "description": "A phone number; E.164 is safest, national format is read in PHONE_REGION"}
@@ -52,6 +59,43 @@ CLIENT_FIELDS_IN = {
     "notes": nullable({"type": "string", "maxLength": MAX_NOTES_LENGTH}),
     "is_active": {"type": "boolean"},
 }
+# The routing rules (SPEC §3a), read and written alike; in a body, null clears an optional one.
+CLOCK = {"type": "string", "pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", "examples": ["09:00"]}
+SCHEDULE = {"type": "object", "additionalProperties": False,
+            "properties": {day: {"type": "array", "maxItems": MAX_RANGES_PER_DAY,
+                                 "items": {"type": "array", "items": CLOCK, "minItems": 2, "maxItems": 2,
+                                           "description": "[start, end]"}} for day in DAYS},
+            "description": "Opening ranges per day in the client's time zone, e.g. {\"mon\": [[\"09:00\", "
+                           "\"17:00\"]]}; an end at or before its start runs past midnight (22:00-06:00). "
+                           "No ranges at all: always open"}
+DATE = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "examples": ["2026-12-25"]}
+RING_SECONDS = {"type": "integer", "minimum": MIN_RING_SECONDS, "maximum": MAX_RING_SECONDS,
+                "description": "How long each target rings; null: DIAL_TIMEOUT"}
+CLIENT_RULES_IN = {
+    "timezone": nullable({"type": "string", "maxLength": 64,
+                          "description": "IANA time zone of the schedule, e.g. America/New_York; null: APP_TIMEZONE"}),
+    "business_hours": nullable(SCHEDULE),
+    "closed_dates": nullable({"type": "array", "items": DATE, "maxItems": MAX_CLOSED_DATES,
+                              "description": "Whole days closed (YYYY-MM-DD, in the client's time zone)"}),
+    "after_hours": {"type": "string", "enum": list(AFTER_HOURS_ACTIONS),
+                    "description": "Outside business hours: straight to voicemail, or forward to after_hours_number"},
+    "after_hours_number": nullable({**PHONE_INPUT, "description": "Required when after_hours is forward"}),
+    "failover_numbers": nullable({"type": "array", "items": PHONE_INPUT, "maxItems": MAX_FAILOVER_NUMBERS,
+                                  "description": "Rung after the first target, in order"}),
+    "ring_mode": {"type": "string", "enum": list(RING_MODES),
+                  "description": "sequential: each target in turn; simultaneous: all at once, the first to "
+                                 "accept wins"},
+    "ring_seconds": nullable(RING_SECONDS),
+    "greeting": nullable({"type": "string", "maxLength": MAX_GREETING_LENGTH,
+                          "description": "Said before the voicemail beep"}),
+}
+CLIENT_RULES_OUT = {
+    **CLIENT_RULES_IN,
+    "business_hours": SCHEDULE,
+    "closed_dates": {"type": "array", "items": DATE},
+    "after_hours_number": nullable(E164),
+    "failover_numbers": {"type": "array", "items": E164, "maxItems": MAX_FAILOVER_NUMBERS},
+}
 ASSIGNMENT_FIELDS_IN = {
     "client_id": nullable({**ID, "description": "An existing client; null unassigns"}),
     "forward_to_number": nullable({**PHONE_INPUT, "description": "Overrides the client's phone; null uses it"}),
@@ -72,12 +116,14 @@ SCHEMAS = {
         "email": nullable({"type": "string"}),
         "notes": {"type": "string"},
         "is_active": {"type": "boolean"},
+        **CLIENT_RULES_OUT,
         "created_at": TIME,
         "updated_at": TIME,
     }),
     "ClientCreate": _object(CLIENT_FIELDS_IN, required=["name", "phone"]),
     "ClientUpdate": _object(CLIENT_FIELDS_IN, required=[],
-                            description="Any subset of the fields; email and notes may be null to clear them"),
+                            description="Any subset of the fields; null clears an optional one (email, notes, "
+                                        "and the rules' time zone, hours, dates, numbers, ring_seconds, greeting)"),
     "NumberStatus": _object({
         "colour": {"type": "string", "enum": ["green", "yellow", "red", "grey"]},
         "label": {"type": "string", "enum": ["Forwarding", "Pending setup", "Error", "Inactive"]},
@@ -134,6 +180,10 @@ SCHEMAS = {
         "voicemail_url": nullable({"type": "string"}),
         "voicemail_duration": nullable({"type": "integer", "minimum": 0,
                                         "description": "Seconds; 0 when Twilio said the message was empty"}),
+        "route_rule": nullable({"type": "string",
+                                "description": "The rule that decided the call: open, after-hours, failover 2, "
+                                               "blocked, default or message"}),
+        "answered_by": nullable({"type": "string", "description": "The number that took the call"}),
         "caller_hung_up": {"type": "boolean",
                            "description": "The caller hung up before anybody answered; the target is not blamed"},
         "ended_by": nullable({"type": "string", "enum": ["status-callback", "call-flow", "timeout"],
@@ -153,6 +203,23 @@ SCHEMAS = {
         "created_at": TIME,
         "updated_at": TIME,
     }, description="One inbound call to a tracking number"),
+    "BlockedNumber": _object({
+        "id": ID,
+        "number": BLOCK_PATTERN,
+        "is_prefix": {"type": "boolean", "description": "number ends in *: every caller starting so is blocked"},
+        "client_id": nullable({**ID, "description": "Blocked for this client's numbers; null: for every client"}),
+        "client_name": nullable({"type": "string"}),
+        "reason": {"type": "string"},
+        "created_by": {"type": "string", "description": "Who added it (an e-mail, or system)"},
+        "created_at": TIME,
+    }, description="A caller turned away: the call is rejected as busy and recorded as blocked"),
+    "BlockedNumberCreate": _object({
+        "number": {**PHONE_INPUT, "description": "A phone number (national format is read in PHONE_REGION), "
+                                                 "or + and digits then * for a prefix, e.g. +1900*"},
+        "client_id": nullable({**ID, "description": "An existing client; absent or null blocks for every client"}),
+        "reason": nullable({"type": "string", "maxLength": MAX_REASON_LENGTH}),
+    }, required=["number"]),
+    "BlockedNumberPage": _page_of("BlockedNumber"),
     "ClientPage": _page_of("Client"),
     "PhoneAssignmentPage": _page_of("PhoneAssignment"),
     "CallRecordPage": _page_of("CallRecord"),

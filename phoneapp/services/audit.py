@@ -21,12 +21,15 @@ ACTION_LABELS = {
     "create_client": "Client created",
     "update_client": "Client updated",
     "delete_client": "Client deleted",
+    "change_routing_rules": "Routing rules changed",
     "create_user": "User created",
     "change_role": "Role changed",
     "activate_user": "Activated",
     "deactivate_user": "Deactivated",
     "issue_token": "API token issued",
     "revoke_token": "API token revoked",
+    "block": "Blocked",
+    "unblock": "Unblocked",
 }
 
 

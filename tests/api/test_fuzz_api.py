@@ -26,6 +26,7 @@ from phoneapp.models import WorkerHeartbeat, utcnow
 from phoneapp.sandbox.account import SandboxAccount
 from phoneapp.services import users
 from phoneapp.services.assignments import upsert_assignment
+from phoneapp.services.block_list_changes import add_blocked_number
 from phoneapp.services.health import run_health_checks
 from tests.support.jobs import run_queued_jobs
 
@@ -34,6 +35,7 @@ OPERATION_IDS = (
     "listPhoneAssignments", "upsertPhoneAssignment", "getPhoneAssignment", "updatePhoneAssignment",
     "releasePhoneAssignment", "verifyPhoneAssignment", "startTestCall", "getTestCall", "getJob",
     "listCallRecords", "getCallRecord", "getHealth", "getOpenApiDocument",
+    "listBlockedNumbers", "createBlockedNumber", "deleteBlockedNumber",
 )
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
@@ -66,6 +68,7 @@ def known(app, make_client, make_number, make_call):
     run_queued_jobs(app)
     waiting = start_test_call(sandboxed, live=False)
     job = enqueue("prune_history")
+    blocked = [add_blocked_number("+19005550100", reason="robocalls"), add_blocked_number("+1900*", acme.id)]
     # Healthy, so GET /api/health answers 200: not_a_server_error counts its documented 503 as a failure.
     db.session.add(WorkerHeartbeat(name="fuzz:1", mode="db", last_seen_at=utcnow()))
     db.session.commit()
@@ -77,6 +80,7 @@ def known(app, make_client, make_number, make_call):
         "call_id": [call.id for call in calls], "test_call_id": [finished.id, waiting.id], "job_id": [job.id],
         "phone": phones, "forward_to_number": phones, "phone_number": [sandboxed.phone_number],
         "twilio_sid": sids,
+        "blocked_number_id": [entry.id for entry in blocked], "number": ["+19005550101", "+1888*", "+14155550142"],
     }
 
 

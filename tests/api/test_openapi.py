@@ -21,6 +21,7 @@ from phoneapp.services.twilio_account import gateway_for
 from tests.support.api import ApiClient
 from tests.support.fake_twilio import unreachable_twilio
 from tests.support.jobs import run_queued_jobs
+from tests.support.openapi_block_list import BLOCK_LIST_SCENARIOS
 
 DOC_URI = "urn:phoneapp:openapi"
 METHODS = ("get", "put", "post", "patch", "delete")
@@ -405,6 +406,7 @@ SCENARIOS = {
     ("/api/phone-assignments/{number_id}/test-call", "post"): start_test_call,
     ("/api/test-calls/{test_call_id}", "get"): get_test_call,
     ("/api/jobs/{job_id}", "get"): get_job,
+    **BLOCK_LIST_SCENARIOS,
 }
 
 

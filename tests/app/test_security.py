@@ -331,7 +331,7 @@ def test_every_route_refuses_an_oversized_body_with_413_and_writes_nothing(app, 
     ids = {"client_id": number.client_id, "number_id": number.id, "user_id": staff.id,
            "alert_id": db.session.scalars(sa.select(Alert.id)).one(),
            "token_id": db.session.scalars(sa.select(ApiToken.id)).one(), "test_call_id": 1, "job_id": 1,
-           "call_id": 1, "filename": "app.css"}
+           "call_id": 1, "blocked_number_id": 1, "filename": "app.css"}
     csrf = soup(admin_client.get("/numbers")).find("meta", {"name": "csrf-token"})["content"]
     headers = {"X-CSRFToken": csrf, "Authorization": f"Bearer {users.issue_token(admin)}",
                # Any signature makes a webhook read its body; the size is refused before that.

@@ -13,6 +13,7 @@ from phoneapp.extensions import db
 from phoneapp.models import CallRecord, JobRun, PhoneAssignment, User, utcnow
 from phoneapp.services import assignments, clients, users
 from phoneapp.services.alerts import raise_alert
+from phoneapp.services.block_list_changes import add_blocked_number
 from tests.support.browser import CHROMIUM_ARGS, WAIT_MS, log_in, serving
 from tests.support.pages import ADMIN
 
@@ -91,6 +92,8 @@ def seed_long_data(app):
         db.session.add(JobRun(name="verify_numbers", status="failed", attempts=3, max_attempts=3, error=LONG_ERROR,
                               enqueued_at=now, started_at=now, finished_at=now))
         db.session.commit()
+        add_blocked_number("+1900*", client.id, reason=LONG_REASON[:200], actor=admin)
+        add_blocked_number("+12025550143", reason="Calls every hour asking for " + "w" * 150, actor=admin)
         person = users.create_user(LONG_USER_EMAIL, "a long enough password", role="staff",
                                    name="Maximiliana " + "Q" * 100, actor=admin)
         db.session.commit()
@@ -123,6 +126,7 @@ def test_no_page_is_wider_than_the_window_with_long_data(chromium, live_server_l
         "health": "/health",
         "users": "/users",
         "user": f"/users/{ids['user_id']}",
+        "blocked-numbers": "/blocked-numbers",
     }
     too_wide, overlaps, problems = [], [], []
     with sync_playwright() as p:
