@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from phoneapp.domain.call_status import outcome_of
+from phoneapp.services.client_rules import rule_fields
 from phoneapp.services.number_statuses import number_statuses
 
 
@@ -20,6 +21,7 @@ def client_json(client):
         "email": client.email,
         "notes": client.notes or "",
         "is_active": client.is_active,
+        **rule_fields(client),
         "created_at": iso(client.created_at),
         "updated_at": iso(client.updated_at),
     }
@@ -78,6 +80,8 @@ def call_record_json(record):
         "recording_sid": record.recording_sid,
         "voicemail_url": record.voicemail_url,
         "voicemail_duration": record.voicemail_duration,
+        "route_rule": record.route_rule,
+        "answered_by": record.answered_by,
         "caller_hung_up": record.caller_hung_up,
         "ended_by": record.ended_by,
         "error_code": record.error_code,

@@ -9,9 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from phoneapp.domain.block_list import blocking_entry
-from phoneapp.domain.business_hours import Schedule, is_open
-from phoneapp.domain.routing import route_call
+from phoneapp.domain.business_hours import Schedule, is_open, parse_closed_dates, parse_hours, parse_zone
+from phoneapp.domain.routing import RoutingDecision, route_call
 
+# The client fields the plan reads. Whisper and accept are not among them yet: until the whisper route answers
+# the person who picks up, a call is answered as soon as anyone does.
+RULE_FIELDS = ("timezone", "business_hours", "closed_dates", "after_hours", "after_hours_number",
+               "failover_numbers", "ring_mode", "ring_seconds", "greeting")
 RING_MODES = ("sequential", "simultaneous")
 AFTER_HOURS_ACTIONS = ("voicemail", "forward")
 MAX_FAILOVER_NUMBERS = 5
@@ -30,6 +34,22 @@ class ClientRules:
     whisper: bool = False
     require_accept: bool = False
     greeting: str | None = None
+
+
+def client_rules(fields, default_zone) -> ClientRules:
+    """A client's rule fields as the database keeps them (RULE_FIELDS; validated when saved) as ClientRules."""
+    zone = parse_zone(fields.get("timezone") or default_zone)[0] or parse_zone(default_zone)[0]
+    hours = parse_hours(fields.get("business_hours"))[0]
+    closed = parse_closed_dates(fields.get("closed_dates"))[0]
+    return ClientRules(
+        schedule=Schedule(zone, hours, closed) if any(hours.values()) or closed else None,
+        after_hours=fields.get("after_hours") or "voicemail",
+        after_hours_number=fields.get("after_hours_number") or None,
+        failover_numbers=tuple(fields.get("failover_numbers") or ()),
+        ring_mode=fields.get("ring_mode") or "sequential",
+        ring_seconds=fields.get("ring_seconds") or None,
+        greeting=fields.get("greeting") or None,
+    )
 
 
 @dataclass(frozen=True)
@@ -98,3 +118,18 @@ def targets_to_ring(plan: CallPlan, attempt: int) -> tuple[str, ...]:
     if plan.ring_mode == "simultaneous":
         return plan.targets if attempt == 0 else ()
     return plan.targets[attempt:attempt + 1]
+
+
+_ROUTED_BY = {"blocked": "blocked", "message": "message", "default": "default_number"}
+
+
+def decision_of(plan: CallPlan) -> RoutingDecision:
+    """The plan as the call's record keeps it: how it was routed, to whom first, and why it reached nobody of the
+    client's when it did not (only then does the number get an unrouted-call alert)."""
+    return RoutingDecision(
+        action="forward" if plan.action == "dial" else plan.action,
+        target=plan.targets[0] if plan.targets else None,
+        routed_by=_ROUTED_BY.get(plan.rule, "assignment"),
+        reason=plan.reason if plan.rule in ("message", "default") else None,
+        rule=plan.rule,
+    )

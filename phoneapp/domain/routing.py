@@ -25,6 +25,8 @@ class RoutingDecision:
     target: str | None
     routed_by: str
     reason: str | None = None
+    # The routing rule that decided it (SPEC §3a): open, after-hours, blocked, default, message.
+    rule: str | None = None
 
     @property
     def forwards(self):

@@ -211,7 +211,7 @@ class _Call:
 
     def _dial(self, verb, url):
         r = self.result
-        target_element = verb.find("Number")
+        target_element = self._picked_up(verb.findall("Number"))
         target = ((target_element.text if target_element is not None else verb.text) or "").strip()
         caller_id = verb.get("callerId") or r.from_number
         timeout = min(max(_int(verb.get("timeout"), 30), 5), 600)
@@ -265,6 +265,14 @@ class _Call:
             params.update(RecordingUrl=recording[1], RecordingSid=recording[0], RecordingDuration=talk)
         followed = self._follow("dial-action", urljoin(url, action), params)
         return _STOP if caller_gone else followed
+
+    def _picked_up(self, numbers):
+        """The <Number> whose leg is followed: of several rung at once, the first whose phone answers."""
+        if len(numbers) > 1 and not self.forced_outcome:
+            answering = [number for number in numbers
+                         if self.account.target_behaviour((number.text or "").strip()) == "answered"]
+            return answering[0] if answering else numbers[0]
+        return numbers[0] if numbers else None
 
     def _whisper(self, whisper_url, url, child, caller_id, target) -> bool:
         """Run the callee-side screening TwiML; the legs are bridged unless it hangs up."""

@@ -134,6 +134,8 @@ def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
     if record.routed_by is None:
         record.started_at = at  # when the call began: the estimates of the callbacks heard before it give way
         record.routed_by = decision.routed_by
+        # A later ring's result may have come first and named its failover.
+        record.route_rule = record.route_rule or decision.rule
         record.forwarded_to = decision.target
         record.phone_assignment_id = phone_assignment_id
         record.client_id = client_id
@@ -175,8 +177,18 @@ def record_call_status(params, *, at=None):
     return record
 
 
-def record_dial_result(params, *, at=None):
-    """The <Dial action>: how the forwarded leg ended. Returns the record (None for a call that cannot be keyed)."""
+def _attempt_of(record):
+    """Which ring of a plan in turn the record's <Dial> result is from: 0, unless its rule says "failover N"."""
+    words = (record.route_rule or "").split()
+    return int(words[1]) - 1 if len(words) == 2 and words[0] == "failover" and words[1].isdigit() else 0
+
+
+def record_dial_result(params, *, at=None, attempt=0, target=None):
+    """The <Dial action>: how the forwarded leg ended. Returns the record (None for a call that cannot be keyed).
+
+    `attempt` and `target`: which ring of a plan that rings its targets in turn this is (0 first), and whom it
+    rang; a later ring's result replaces an earlier one's, whichever arrives first.
+    """
     call_sid = usable_call_sid(params)
     if call_sid is None:
         return None
@@ -186,16 +198,25 @@ def record_dial_result(params, *, at=None):
     record.status = advance_status(record.status, "in-progress")
     dial_status = fitted_text(params, "DialCallStatus", 20, call_sid)
     call_status = params.get("CallStatus")
-    if dial_status and record.dial_status is None:
+    dial_duration = fitted_count(params, "DialCallDuration", call_sid)
+    later = bool(dial_status) and attempt > _attempt_of(record)
+    if later:
+        record.route_rule = f"failover {attempt + 1}"
+        record.dial_status, record.dial_leg_status = dial_status, _leg_status(dial_status)
+        record.dial_call_sid = fitted_sid(params, "DialCallSid", call_sid)
+        record.dial_duration = dial_duration
+    elif dial_status and record.dial_status is None and attempt == _attempt_of(record):
         record.dial_status = dial_status
         record.dial_leg_status = advance_status(record.dial_leg_status, _leg_status(dial_status))
     if dial_status and caller_left_first(dial_status, call_status) and not record.caller_hung_up:
         record.caller_hung_up = True
     if record.dial_call_sid is None:
         _fill(record, "dial_call_sid", fitted_sid(params, "DialCallSid", call_sid))
-    dial_duration = fitted_count(params, "DialCallDuration", call_sid)
     if record.dial_duration is None:
         _fill(record, "dial_duration", dial_duration)
+    if record.dial_status in ANSWERED_DIAL_STATUSES and dial_status == record.dial_status and \
+            (target or record.forwarded_to) and (later or record.answered_by is None):
+        record.answered_by = target or record.forwarded_to
     if dial_status in ANSWERED_DIAL_STATUSES and dial_duration:
         # The action comes as the forwarded leg ends, which it timed from its answer.
         answered = earliest(record.answered_at, seconds_before(at, dial_duration))
@@ -260,9 +281,9 @@ def record_dial_event(params, *, at=None):
         answered = seconds_before(when, leg_duration)
     if answered is not None and earliest(record.answered_at, answered) != record.answered_at:
         record.answered_at = answered
-    if reported == "canceled" and not record.caller_hung_up:
-        # Twilio cancels a ringing leg when the caller hangs up.
-        record.caller_hung_up = True
+    if answered is not None and target and record.answered_by != target:
+        # The leg that was picked up names who took the call, over the target the call was first sent to.
+        record.answered_by = target
     if reported in TERMINAL_STATUSES and record.dial_duration is None:
         _fill(record, "dial_duration", leg_duration)
     _note_forward(record)

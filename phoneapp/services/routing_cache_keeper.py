@@ -13,9 +13,10 @@ from flask import current_app
 from sqlalchemy import exc as sa_exc
 
 from phoneapp.extensions import db
+from phoneapp.services.database_outages import database_unreachable, rollback_quietly
 from phoneapp.services.process_threads import started_for_this_process
 from phoneapp.services.routing_table import write_routing_cache
-from phoneapp.services.webhook_events import database_unreachable, rollback_quietly, schema_is_current
+from phoneapp.services.webhook_events import schema_is_current
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,13 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased, joinedload
 
+from phoneapp.domain.block_list import BlockEntry
 from phoneapp.domain.phones import display_phone
 from phoneapp.domain.routing import RouteEntry, route_call, unroutable_reason
 from phoneapp.extensions import db
 from phoneapp.models import Alert, Client, PhoneAssignment, utcnow
+from phoneapp.services.block_list import block_entries
+from phoneapp.services.call_rules import rule_fields
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +94,10 @@ def write_routing_cache():
     numbers = db.session.scalars(sa.select(PhoneAssignment).options(joinedload(PhoneAssignment.client))).all()
     tracking_numbers = {number.phone_number for number in numbers}
     entries = [route_entry(number, tracking_numbers) for number in numbers]
+    # Every client's rules and the block list too: a call answered from the cache follows them like any other.
+    rules = {client.id: rule_fields(client) for client in db.session.scalars(sa.select(Client))}
     try:
-        routing_cache().write(entries)
+        routing_cache().write(entries, rules=rules, blocked=block_entries())
     except OSError:
         # The database stays the truth; a stale cache only matters during an outage.
         log.exception("could not write the routing cache")
@@ -147,43 +152,58 @@ def resolve_unrouted_alerts(phone_numbers):
 
 
 class RoutingCache:
-    """A JSON snapshot of every number's route, replaced atomically, read without the database."""
+    """A JSON snapshot of every number's route, every client's rules and the block list, replaced atomically,
+    read without the database."""
 
     def __init__(self, path):
         self.path = Path(path)
         self._lock = threading.Lock()
         self._loaded_mtime = None
-        self._entries = {}
+        self._entries, self._rules, self._blocked = {}, {}, []
 
-    def write(self, entries):
-        """Replace the snapshot with `entries` (RouteEntry objects); False, the file untouched, if it holds them.
+    def write(self, entries, rules=None, blocked=()):
+        """Replace the snapshot with `entries` (RouteEntry objects), `rules` ({client id: rule fields}) and
+        `blocked` (BlockEntry objects); False, the file untouched, if it holds them already.
 
         Every web process rewrites it every ROUTING_CACHE_REFRESH_SECONDS: an unchanged file is not worth a
         disk write and an fsync each time.
         """
-        numbers = {entry.phone_number: asdict(entry) for entry in entries}
+        snapshot = {"numbers": {entry.phone_number: asdict(entry) for entry in entries},
+                    # JSON keys are text; kept so, the comparison with the file's holds.
+                    "rules": {str(client_id): fields for client_id, fields in (rules or {}).items()},
+                    "blocked": [[entry.number, entry.client_id] for entry in blocked]}
         with self._lock:
             held = self._read()
-            if held is not None and held[1] == numbers:
+            if held is not None and held[1] == snapshot:
                 self._remember(*held)
                 return False
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle, temp_name = tempfile.mkstemp(dir=self.path.parent, prefix=".routing-", suffix=".json")
             with os.fdopen(handle, "w") as temp:
-                json.dump({"written_at": datetime.now(UTC).isoformat(), "numbers": numbers}, temp)
+                json.dump({"written_at": datetime.now(UTC).isoformat(), **snapshot}, temp)
                 temp.flush()
                 os.fsync(temp.fileno())
             # Readers in other processes see the old file or the new one, never half of one.
             os.replace(temp_name, self.path)
             # Two writes within one tick of the file system's clock leave the same mtime: this process's
             # lookups must not keep the first.
-            self._remember(self.path.stat().st_mtime_ns, numbers)
+            self._remember(self.path.stat().st_mtime_ns, snapshot)
             return True
 
     def lookup(self, phone_number):
         """The cached route for `phone_number`, or None if the number is not in the snapshot."""
         self._reload_if_changed()
         return self._entries.get(phone_number)
+
+    def rules_for(self, client_id):
+        """The cached rule fields of a client, None when the snapshot has none."""
+        self._reload_if_changed()
+        return self._rules.get(str(client_id)) if client_id is not None else None
+
+    def blocked(self):
+        """The cached block list."""
+        self._reload_if_changed()
+        return self._blocked
 
     def __len__(self):
         self._reload_if_changed()
@@ -193,25 +213,30 @@ class RoutingCache:
         try:
             mtime = self.path.stat().st_mtime_ns
         except FileNotFoundError:
-            self._entries, self._loaded_mtime = {}, None
+            self._entries, self._rules, self._blocked, self._loaded_mtime = {}, {}, [], None
             return
         with self._lock:
             if mtime == self._loaded_mtime:
                 return
-            with open(self.path) as handle:
-                numbers = json.load(handle)["numbers"]
-            self._remember(mtime, numbers)
+            held = self._read()
+            if held is not None:
+                self._remember(*held)
 
     def _read(self):
-        """(mtime, numbers) of the file as it is on disk now; None when there is none or it cannot be read."""
+        """(mtime, snapshot) of the file as it is on disk now; None when there is none or it cannot be read."""
         try:
             # The mtime before the content: a file replaced in between is read again by the next lookup.
             mtime = self.path.stat().st_mtime_ns
             with open(self.path) as handle:
-                return mtime, json.load(handle)["numbers"]
-        except (OSError, ValueError, KeyError, TypeError):
+                held = json.load(handle)
+            # A file written before rules and the block list were cached holds numbers alone.
+            return mtime, {"numbers": held["numbers"], "rules": held.get("rules", {}),
+                           "blocked": held.get("blocked", [])}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def _remember(self, mtime, numbers):
-        self._entries = {phone: RouteEntry(**fields) for phone, fields in numbers.items()}
+    def _remember(self, mtime, snapshot):
+        self._entries = {phone: RouteEntry(**fields) for phone, fields in snapshot["numbers"].items()}
+        self._rules = snapshot["rules"]
+        self._blocked = [BlockEntry(number, client_id) for number, client_id in snapshot["blocked"]]
         self._loaded_mtime = mtime

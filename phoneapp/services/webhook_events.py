@@ -26,48 +26,22 @@ from phoneapp.services.alerts import raise_alert
 from phoneapp.services.call_batch import CallBatch
 from phoneapp.services.call_events import keep_call_event
 from phoneapp.services.call_params import called_number, fitted_text, usable_call_sid
+from phoneapp.services.database_outages import (
+    DATABASE_UNAVAILABLE,
+    database_outage,
+    rollback_quietly,
+)
 from phoneapp.services.process_threads import started_for_this_process
 from phoneapp.services.routing_table import UNROUTED_ALERT, resolve_unrouted_alerts, unrouted_alert_text
 from phoneapp.services.webhook_log import WriteResult
 
 log = logging.getLogger(__name__)
 
-# The database is unreachable or went away mid-transaction: try again later, keep the events.
-DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
-                        sa_exc.TimeoutError)
 ORPHANS_EVERY = 5.0
 
 
 def webhook_log():
     return current_app.extensions["phoneapp.webhook_log"]
-
-
-def database_outage():
-    return current_app.extensions["phoneapp.database_outage"]
-
-
-def database_unreachable(error) -> bool:
-    return isinstance(error, DATABASE_UNAVAILABLE)
-
-
-def rollback_quietly():
-    try:
-        db.session.rollback()
-    except sa_exc.SQLAlchemyError:
-        # The connection is already gone; the session is reset either way.
-        db.session.close()
-
-
-def note_database_failure(error, doing):
-    """Skip the database for a moment if it is unreachable; say so once per outage, not once per call."""
-    outage = database_outage()
-    if database_unreachable(error):
-        if not outage.database_skipped():
-            log.error("database unreachable while %s (%s); answering from the routing cache, webhooks wait in "
-                      "the webhook log", doing, type(error).__name__)
-        outage.note_failure()
-    else:
-        log.error("database refused a write while %s", doing, exc_info=error)
 
 
 def webhook_event(kind, params, **details):
@@ -132,13 +106,13 @@ def apply_event(event):
         if decision.reason is not None:
             # On the number the call was to, even when the routing cache that answered did not know it.
             alert_unrouted(to_number, decision, record.phone_assignment_id)
-        else:
+        elif decision.routed_by == "assignment":
             # Routed to its client: whatever kept this number's calls from anyone has ended.
             resolve_unrouted_alerts([to_number])
     elif kind == "call_status":
         calls.record_call_status(params, at=at)
     elif kind == "dial_result":
-        calls.record_dial_result(params, at=at)
+        calls.record_dial_result(params, at=at, attempt=event.get("attempt") or 0, target=event.get("target"))
     elif kind == "dial_event":
         calls.record_dial_event(params, at=at)
     elif kind == "recording":

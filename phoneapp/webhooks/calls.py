@@ -6,25 +6,28 @@ first, and from there into the database (services.webhook_events).
 from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, request
-from sqlalchemy.exc import SQLAlchemyError
 
+from phoneapp.domain.call_plan import decision_of, targets_to_ring
 from phoneapp.domain.call_status import offers_voicemail
 from phoneapp.domain.fitting import fit_text
 from phoneapp.domain.phones import is_dialable
-from phoneapp.domain.routing import route_call, unroutable_reason
-from phoneapp.services.routing_table import is_tracking_number, load_client_route, load_route, routing_cache
+from phoneapp.services.call_context import plan_for
 from phoneapp.services.webhook_events import (
-    database_outage,
     inbound_call_event,
-    note_database_failure,
     record_webhook,
-    rollback_quietly,
     start_writer,
     webhook_event,
 )
 from phoneapp.twilio.public_urls import public_url
 from phoneapp.twilio.signatures import require_twilio_signature
-from phoneapp.twilio.twiml import empty_twiml, forward_twiml, hangup_twiml, message_twiml, voicemail_twiml
+from phoneapp.twilio.twiml import (
+    dial_twiml,
+    empty_twiml,
+    hangup_twiml,
+    message_twiml,
+    reject_twiml,
+    voicemail_twiml,
+)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
 
@@ -82,66 +85,48 @@ def client_webhook(client_id):
 @require_twilio_signature
 def fallback():
     """Twilio's fallback when the voice URL failed: answer from the routing cache alone."""
-    entry = routing_cache().lookup(form_number("To"))
-    decision = route_call(entry, current_app.config["DEFAULT_FORWARD_NUMBER"])
-    _record_call(decision, entry, from_cache=True)
-    return twiml_response(_twiml_for(decision))
+    return twiml_response(answer_call(from_cache_only=True))
 
 
-def answer_call(path_client_id=None):
-    """Decide where the call in this request goes, record it, and return the TwiML."""
-    entry, from_cache = _route_entry(form_number("To"), path_client_id)
-    decision = route_call(entry, current_app.config["DEFAULT_FORWARD_NUMBER"],
-                          default_is_tracking=not from_cache and _default_loops(entry))
-    _record_call(decision, entry, from_cache=from_cache)
-    return _twiml_for(decision)
-
-
-def _route_entry(to_number, path_client_id):
-    """(route, came from the cache): from the database, or from the routing cache while it is down."""
-    if not database_outage().database_skipped():
-        try:
-            entry = load_route(to_number)
-            if entry is None and path_client_id is not None:
-                entry = load_client_route(to_number, path_client_id)
-            return entry, False
-        except SQLAlchemyError as error:
-            rollback_quietly()
-            note_database_failure(error, f"routing a call to {to_number}")
-    return routing_cache().lookup(to_number), True
-
-
-def _default_loops(entry):
-    """Whether the default number, about to be used for this call, is one of our tracking numbers."""
-    default = current_app.config["DEFAULT_FORWARD_NUMBER"]
-    if not default or unroutable_reason(entry) is None:
-        return False
-    try:
-        return is_tracking_number(default)
-    except SQLAlchemyError as error:
-        rollback_quietly()
-        note_database_failure(error, "checking the default number")
-        return False
-
-
-def _record_call(decision, entry, *, from_cache):
+def answer_call(path_client_id=None, from_cache_only=False):
+    """Plan the call in this request (SPEC §3a), record it, and return the TwiML."""
+    to_number, caller = form_number("To"), form_number("From")
+    plan, context = plan_for(to_number, caller, path_client_id, from_cache_only=from_cache_only)
     if request.form.get("CallSid"):
-        record_webhook(inbound_call_event(request.form, decision, entry, from_cache=from_cache))
+        record_webhook(inbound_call_event(request.form, decision_of(plan), context.entry,
+                                          from_cache=context.from_cache))
+    return _twiml_for(plan, caller, to_number)
 
 
-def _twiml_for(decision):
-    if not decision.forwards:
+def _twiml_for(plan, caller, called):
+    if plan.action == "reject":
+        return reject_twiml()
+    if plan.action == "message":
         return message_twiml()
-    caller = form_number("From")
+    if plan.action == "voicemail":
+        return _voicemail(plan.greeting)
+    return _dial(plan, 0, caller, called)
+
+
+def _voicemail(greeting):
+    return voicemail_twiml(recording_url=public_url("webhooks.recording", kind="voicemail"), greeting=greeting)
+
+
+def _dial(plan, attempt, caller, called):
+    """Ring the targets of `attempt` (0 first); a sequential plan's <Dial action> names the attempt and its target,
+    so the action can ring the next one and the record can tell whose result it is."""
+    targets = targets_to_ring(plan, attempt)
+    in_turn = plan.ring_mode == "sequential" and len(plan.targets) > 1
+    action = (public_url("webhooks.dial_status", attempt=attempt, target=targets[0]) if in_turn
+              else public_url("webhooks.dial_status"))
     # Twilio rejects a callerId that is not a number (13214): withheld callers show the tracking number.
-    called = form_number("To")
     caller_id = caller if is_dialable(caller) else called if is_dialable(called) else None
-    return forward_twiml(
-        decision.target,
+    return dial_twiml(
+        targets,
         caller_id=caller_id,
-        action_url=public_url("webhooks.dial_status"),
+        action_url=action,
         events_url=public_url("webhooks.dial_events"),
-        timeout=current_app.config["DIAL_TIMEOUT"],
+        timeout=plan.ring_seconds,
         record=current_app.config["RECORD_CALLS"],
         recording_url=public_url("webhooks.recording", kind="call"),
     )
@@ -160,11 +145,18 @@ def call_status():
 @require_twilio_signature
 @require_call_sid
 def dial_status():
-    """The <Dial action>: the forwarded leg's result; voicemail when nobody answered and the caller is still on."""
-    record_webhook(webhook_event("dial_result", request.form))
-    if offers_voicemail(request.form.get("DialCallStatus"), request.form.get("CallStatus")):
-        return twiml_response(voicemail_twiml(recording_url=public_url("webhooks.recording", kind="voicemail")))
-    return twiml_response(hangup_twiml())
+    """The <Dial action>: the forwarded leg's result; the next target in turn, or voicemail, when nobody answered
+    and the caller is still on."""
+    attempt = request.args.get("attempt", type=int)
+    target = fit_text(request.args.get("target") or "", NUMBER_LENGTH).value or None
+    record_webhook(webhook_event("dial_result", request.form, attempt=attempt or 0, target=target))
+    if not offers_voicemail(request.form.get("DialCallStatus"), request.form.get("CallStatus")):
+        return twiml_response(hangup_twiml())
+    to_number, caller = form_number("To"), form_number("From")
+    plan, _ = plan_for(to_number, caller)
+    if attempt is not None and 0 <= attempt < len(plan.targets) - 1 and plan.ring_mode == "sequential":
+        return twiml_response(_dial(plan, attempt + 1, caller, to_number))
+    return twiml_response(_voicemail(plan.greeting))
 
 
 @bp.post("/dial-events")

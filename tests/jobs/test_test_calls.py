@@ -1,8 +1,10 @@
 """Test calls (SPEC §7): the dry check and the live call through the sandbox's real webhooks, run by a worker."""
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from phoneapp.extensions import db
 from phoneapp.jobs import on_demand
@@ -160,3 +162,17 @@ def test_without_htmx_the_test_button_starts_the_test_and_returns_to_the_number(
     response = admin_client.post(f"/partials/numbers/{assigned.id}/test", data={"csrf_token": token})
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/numbers/{assigned.id}#tests")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TestCall)) == 1
+
+
+def test_a_dry_check_after_hours_expects_the_after_hours_answer_and_says_so(app, assigned, account, admin):
+    client = assigned.client
+    client.timezone = "America/New_York"
+    client.business_hours = {"mon": [["09:00", "17:00"]]}
+    db.session.commit()
+    # A Tuesday: closed all day, so phoneapp answers with voicemail, and that is right.
+    with time_machine.travel(datetime(2026, 11, 24, 12, 0, tzinfo=ZoneInfo("America/New_York")), tick=False):
+        test = on_demand.start_test_call(assigned, admin, live=False)
+        run_queued_jobs(app)
+    test = finished(test.id)
+    assert (test.step, test.result) == ("checked", "passed"), test.steps
+    assert any(step["detail"] == "After hours: straight to voicemail" for step in test.steps)
