@@ -75,7 +75,10 @@ DEMO_CLIENTS = (
     {"name": "Acme Plumbing", "phone": "+14155550187", "email": "office@acme-plumbing.example",
      "notes": "Emergency line, 24/7."},
     {"name": "Brightside Dental", "phone": "+14155550142", "email": "frontdesk@brightside.example",
-     "notes": "Closed Sundays."},
+     "notes": "Closed Sundays.", "timezone": "America/Los_Angeles",
+     "business_hours": {day: [["08:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat")},
+     "greeting": "Brightside Dental is closed. Please leave a message and we will call you back.",
+     "failover_numbers": ["+14155550143"]},
     {"name": "Cedar & Finch Law", "phone": "+14155550166", "email": "intake@cedarfinch.example", "notes": ""},
 )
 DEMO_ADMIN = ("admin@phoneapp.local", "phoneapp-demo")

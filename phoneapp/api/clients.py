@@ -7,7 +7,14 @@ from phoneapp.api.inputs import PAGE_ARGS, QueryArgs, boolean, check_body, json_
 from phoneapp.api.queries import paginate, row_or_404
 from phoneapp.api.serializers import client_json, page_json
 from phoneapp.models import Client
+from phoneapp.services.client_rules import MAX_GREETING_LENGTH
 from phoneapp.services.clients import MAX_NOTES_LENGTH, create_client, delete_client, update_client
+
+
+def any_json():
+    """The routing rules' shapes (schedules, lists of numbers) are checked by the services, which name the item."""
+    return lambda value: None
+
 
 CLIENT_BODY = {
     "name": text(200),
@@ -15,6 +22,15 @@ CLIENT_BODY = {
     "email": text(254, nullable=True),
     "notes": text(MAX_NOTES_LENGTH, nullable=True),
     "is_active": boolean(),
+    "timezone": text(64, nullable=True),
+    "business_hours": any_json(),
+    "closed_dates": any_json(),
+    "after_hours": text(20),
+    "after_hours_number": text(64, nullable=True),
+    "failover_numbers": any_json(),
+    "ring_mode": text(20),
+    "ring_seconds": any_json(),
+    "greeting": text(MAX_GREETING_LENGTH, nullable=True),
 }
 
 

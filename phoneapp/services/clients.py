@@ -5,6 +5,7 @@ from phoneapp.domain.phones import InvalidPhoneNumber, parse_phone
 from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment
 from phoneapp.services.audit import record_audit
+from phoneapp.services.client_rules import RULE_FIELDS, audited_rules, clean_rule_fields, record_rule_change
 from phoneapp.services.errors import ValidationError
 from phoneapp.services.routing_table import LOOP_REFUSAL, is_tracking_number, refresh_routing_cache
 
@@ -17,10 +18,13 @@ def client_fields(client):
     return {field: getattr(client, field) for field in CLIENT_FIELDS}
 
 
-def clean_client_fields(data, region, *, partial):
-    """Validated client fields from `data`; raises ValidationError naming every bad field."""
-    errors, clean = {}, {}
-    unknown = set(data) - set(CLIENT_FIELDS)
+def clean_client_fields(data, region, *, partial, current=None):
+    """Validated client fields and routing rules from `data`; raises ValidationError naming every bad field.
+
+    `current`: the client being changed, whose rules stand for those `data` leaves out.
+    """
+    clean, errors = clean_rule_fields(data, region, current)
+    unknown = set(data) - set(CLIENT_FIELDS) - set(RULE_FIELDS)
     for field in sorted(unknown):
         errors[field] = "unknown field"
     if "name" in data or not partial:
@@ -71,24 +75,37 @@ def create_client(data, region, actor=None):
     client = Client(**fields)
     db.session.add(client)
     db.session.flush()
-    record_audit("create_client", client, after=client_fields(client), actor=actor)
+    rules = {key: value for key, value in audited_rules(client).items() if key in fields}
+    record_audit("create_client", client, after={**client_fields(client), **rules}, actor=actor)
     db.session.commit()
     return client
 
 
 def update_client(client, data, region, actor=None):
-    """Change some of a client's fields; its numbers follow a new phone at once."""
-    fields = clean_client_fields(data, region, partial=True)
-    before = client_fields(client)
+    """Change some of a client's fields and rules; its numbers follow a new phone or rule at once.
+
+    The rules are audited apart from the other fields, so the trail says "Routing rules changed" with only them.
+    """
+    fields = clean_client_fields(data, region, partial=True, current=client)
+    before, rules_before = client_fields(client), audited_rules(client)
     for name, value in fields.items():
         setattr(client, name, value)
     after = client_fields(client)
     if after != before:
         record_audit("update_client", client, before=before, after=after, actor=actor)
+    rules_changed = record_rule_change(client, rules_before, actor)
     db.session.commit()
-    if before["phone"] != after["phone"]:
+    if before["phone"] != after["phone"] or rules_changed:
         refresh_routing_cache()
     return client
+
+
+def update_client_rules(client, data, region, actor=None):
+    """Change only a client's routing rules (the rules form): any other field in `data` is refused."""
+    unknown = {field: "unknown field" for field in data if field not in RULE_FIELDS}
+    if unknown:
+        raise ValidationError(unknown)
+    return update_client(client, data, region, actor=actor)
 
 
 def delete_client(client, actor=None):

@@ -12,9 +12,11 @@ from sqlalchemy.orm import joinedload
 
 from phoneapp.domain.call_status import TERMINAL_STATUSES
 from phoneapp.domain.number_status import STATUS_GROUPS, NumberStatus, count_by_colour
+from phoneapp.domain.rule_summary import RuleSummary
 from phoneapp.extensions import db
 from phoneapp.models import Alert, CallRecord, Client, PhoneAssignment, TestCall, utcnow
 from phoneapp.services.call_tests import running_tests_by_number
+from phoneapp.services.client_rules import rule_summary
 from phoneapp.services.number_statuses import number_statuses
 
 # A call still "live" after this long lost its final callback; it must not keep a card polling forever.
@@ -31,6 +33,8 @@ class NumberCard:
     live_call: CallRecord | None
     # A test under way on the number: the card shows its steps and keeps Test off, however the page was reached.
     running_test: TestCall | None = None
+    # The client's rule in force now, in words; None for a number with no client.
+    rules: RuleSummary | None = None
 
     @property
     def target_source(self):
@@ -90,9 +94,17 @@ def build_cards(numbers, statuses=None):
     today = calls_today_by_number(ids)
     live = live_calls_by_number(ids)
     running = running_tests_by_number(ids)
+    now = utcnow()
     return [NumberCard(number, statuses[number.id], today.get(number.id, 0), live.get(number.id),
-                       running.get(number.id))
+                       running.get(number.id), rules_in_force(number, now))
             for number in numbers]
+
+
+def rules_in_force(number, now):
+    """The summary from the client already loaded with the number (numbers_query), so no query per card."""
+    if number.client is None:
+        return None
+    return rule_summary(number.client, number.target_number, now, current_app.config)
 
 
 def all_numbers():

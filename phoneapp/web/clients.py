@@ -6,9 +6,18 @@ from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment, utcnow
 from phoneapp.services import clients as client_service
 from phoneapp.services import number_cards
+from phoneapp.services.audit import audit_trail, client_names_in
 from phoneapp.services.call_log import calls_select, paginate_calls
+from phoneapp.services.client_rules import rule_summary
 from phoneapp.services.client_stats import client_call_stats
 from phoneapp.services.errors import ValidationError
+from phoneapp.web.client_rules_form import (
+    DAY_NAMES,
+    errors_by_input,
+    form_from_client,
+    read_rules_form,
+    zone_choices,
+)
 from phoneapp.web.view_helpers import acting_user, requested_page, row_or_404, shown_phone
 
 bp = Blueprint("clients", __name__)
@@ -60,8 +69,50 @@ def client_detail(client_id):
     numbers = db.session.scalars(
         number_cards.numbers_query().where(PhoneAssignment.client_id == client.id)).unique().all()
     pagination = paginate_calls(calls_select(client_id=client.id), requested_page(), HISTORY_PER_PAGE)
+    events = audit_trail("Client", client.id)
     return render_template("clients/client_detail.html", client=client, cards=number_cards.build_cards(numbers),
-                           pagination=pagination, stats=client_call_stats(client.id), since=utcnow().isoformat())
+                           pagination=pagination, stats=client_call_stats(client.id), since=utcnow().isoformat(),
+                           summary=rule_summary(client, client.phone, utcnow(), current_app.config),
+                           events=events, client_names=client_names_in(events))
+
+
+def render_rules_form(client, form, errors, status=200):
+    return render_template("clients/client_rules.html", client=client, form=form, errors=errors,
+                           zones=zone_choices(), day_names=DAY_NAMES), status
+
+
+@bp.get("/clients/<int:client_id>/rules")
+@login_required
+def edit_client_rules(client_id):
+    """The routing rules form: hours, after hours, failover and the greeting."""
+    client = row_or_404(Client, client_id)
+    config = current_app.config
+    return render_rules_form(client, form_from_client(client, config["PHONE_REGION"], config["APP_TIMEZONE"]), {})
+
+
+@bp.post("/clients/<int:client_id>/rules")
+@login_required
+def update_client_rules(client_id):
+    """Save the routing rules; on any bad field nothing is saved and each reason shows by its input."""
+    client = row_or_404(Client, client_id)
+    shown, data, errors = read_rules_form(request.form)
+    region = current_app.config["PHONE_REGION"]
+    if client.timezone is None and data["timezone"] == current_app.config["APP_TIMEZONE"]:
+        # The select shows the app's zone for a client that follows it; saving the form must not pin it there.
+        data["timezone"] = None
+    try:
+        if errors:
+            # Checked all the same, so every reason shows at once rather than one round at a time.
+            client_service.clean_client_fields(data, region, partial=True, current=client)
+        else:
+            client_service.update_client_rules(client, data, region, actor=acting_user())
+    except ValidationError as exc:
+        errors.update(exc.details)
+    if errors:
+        db.session.rollback()
+        return render_rules_form(client, shown, errors_by_input(errors), 422)
+    flash(f"Routing rules of “{client.name}” saved.", "success")
+    return redirect(url_for("clients.client_detail", client_id=client.id, _anchor="client-rules"), code=303)
 
 
 @bp.get("/clients/<int:client_id>/edit")
