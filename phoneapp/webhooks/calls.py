@@ -7,7 +7,7 @@ from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from phoneapp.domain.call_plan import decision_of, targets_to_ring
+from phoneapp.domain.call_plan import MAX_FAILOVER_NUMBERS, decision_of, targets_to_ring
 from phoneapp.domain.call_status import offers_voicemail
 from phoneapp.domain.fitting import fit_text
 from phoneapp.domain.phones import is_dialable
@@ -148,6 +148,9 @@ def dial_status():
     """The <Dial action>: the forwarded leg's result; the next target in turn, or voicemail, when nobody answered
     and the caller is still on."""
     attempt = request.args.get("attempt", type=int)
+    # Only phoneapp's own action URLs name an attempt, and a plan rings at most its first target and 5 more.
+    if attempt is not None and not 0 <= attempt <= MAX_FAILOVER_NUMBERS:
+        attempt = None
     target = fit_text(request.args.get("target") or "", NUMBER_LENGTH).value or None
     record_webhook(webhook_event("dial_result", request.form, attempt=attempt or 0, target=target))
     if not offers_voicemail(request.form.get("DialCallStatus"), request.form.get("CallStatus")):

@@ -108,3 +108,13 @@ def test_the_fallback_follows_the_rules_from_the_routing_cache(signed_post, clie
     blocked = answer(signed_post, "/twilio/fallback", call_sid="CA" + "2" * 32, caller="+19005550100")
     assert blocked.find("Reject") is not None
     assert the_call("CA" + "2" * 32).route_rule == "blocked"
+
+
+@pytest.mark.parametrize("attempt", ["-1", "6", "99999999999999999999999", "x"])
+def test_an_attempt_no_plan_can_have_is_taken_for_none(signed_post, client_with_hours, attempt):
+    answer(signed_post)
+    response = signed_post(f"/twilio/dial-status?attempt={attempt}&target=%2B14155550188", voice_params(
+        CallStatus="in-progress", DialCallStatus="completed", DialCallDuration="30"))
+    assert response.status_code == 200 and b"<Hangup" in response.data
+    call = the_call()
+    assert (call.route_rule, call.dial_status, outcome_of(call)) == ("open", "completed", "answered")
