@@ -17,6 +17,19 @@ def block_entries():
     return [BlockEntry(number=number, client_id=client_id) for number, client_id in rows]
 
 
+def block_entries_for(caller, client_id):
+    """The entries that can turn `caller` away from `client_id`'s numbers: the caller's own number and the
+    prefixes, for every client or this one. A call reads these, not the whole list."""
+    if not caller:
+        return []
+    rows = db.session.execute(
+        sa.select(BlockedNumber.number, BlockedNumber.client_id)
+        .where(sa.or_(BlockedNumber.number == caller, BlockedNumber.number.like("%*")),
+               sa.or_(BlockedNumber.client_id.is_(None), BlockedNumber.client_id == client_id))
+        .order_by(BlockedNumber.id))
+    return [BlockEntry(number=number, client_id=owner) for number, owner in rows]
+
+
 def blocked_numbers_select(client_id=None, newest_first=False):
     """The entries with their client loaded, by id; only one client's own entries when `client_id` is given."""
     statement = (sa.select(BlockedNumber).options(joinedload(BlockedNumber.client))

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from phoneapp.domain.call_plan import CallPlan, client_rules, plan_call
 from phoneapp.domain.routing import RouteEntry, unroutable_reason
-from phoneapp.services.block_list import block_entries
+from phoneapp.services.block_list import block_entries_for
 from phoneapp.services.call_rules import load_rule_fields, tracking_numbers_among
 from phoneapp.services.database_outages import database_outage, note_database_failure, rollback_quietly
 from phoneapp.services.routing_table import load_client_route, load_route, routing_cache
@@ -30,11 +30,11 @@ class CallContext:
     from_cache: bool
 
 
-def call_context(to_number, path_client_id=None, *, from_cache_only=False):
+def call_context(to_number, caller, path_client_id=None, *, from_cache_only=False):
     """From the database, or from the routing cache while it is down (and always for the fallback URL)."""
     if not from_cache_only and not database_outage().database_skipped():
         try:
-            return _database_context(to_number, path_client_id)
+            return _database_context(to_number, caller, path_client_id)
         except SQLAlchemyError as error:
             rollback_quietly()
             note_database_failure(error, f"routing a call to {to_number}")
@@ -44,7 +44,7 @@ def call_context(to_number, path_client_id=None, *, from_cache_only=False):
     return CallContext(entry, fields, cache.blocked(), _cached_tracking(cache, fields), False, True)
 
 
-def _database_context(to_number, path_client_id):
+def _database_context(to_number, caller, path_client_id):
     entry = load_route(to_number)
     if entry is None and path_client_id is not None:
         entry = load_client_route(to_number, path_client_id)
@@ -54,7 +54,8 @@ def _database_context(to_number, path_client_id):
     asked = [fields.get("after_hours_number") if fields else None,
              default if default and unroutable_reason(entry) is not None else None]
     tracking = tracking_numbers_among(asked)
-    return CallContext(entry, fields, block_entries(), tracking, default in tracking, False)
+    blocked = block_entries_for(caller, entry.client_id if entry is not None else None)
+    return CallContext(entry, fields, blocked, tracking, default in tracking, False)
 
 
 def _cached_tracking(cache, fields):
@@ -64,7 +65,7 @@ def _cached_tracking(cache, fields):
 
 def plan_for(to_number, caller, path_client_id=None, *, from_cache_only=False) -> tuple[CallPlan, CallContext]:
     """The plan for a call from `caller` to `to_number` now, and what it was made from."""
-    context = call_context(to_number, path_client_id, from_cache_only=from_cache_only)
+    context = call_context(to_number, caller, path_client_id, from_cache_only=from_cache_only)
     config = current_app.config
     rules = client_rules(context.rule_fields, config["APP_TIMEZONE"]) if context.rule_fields else None
     plan = plan_call(context.entry, rules, context.blocked, caller, datetime.now(UTC),
