@@ -12,10 +12,9 @@ from phoneapp.domain.block_list import blocking_entry
 from phoneapp.domain.business_hours import Schedule, is_open, parse_closed_dates, parse_hours, parse_zone
 from phoneapp.domain.routing import RoutingDecision, route_call
 
-# The client fields the plan reads. Whisper and accept are not among them yet: until the whisper route answers
-# the person who picks up, a call is answered as soon as anyone does.
+# The client fields the plan reads.
 RULE_FIELDS = ("timezone", "business_hours", "closed_dates", "after_hours", "after_hours_number",
-               "failover_numbers", "ring_mode", "ring_seconds", "greeting")
+               "failover_numbers", "ring_mode", "ring_seconds", "whisper", "require_accept", "greeting")
 RING_MODES = ("sequential", "simultaneous")
 AFTER_HOURS_ACTIONS = ("voicemail", "forward")
 MAX_FAILOVER_NUMBERS = 5
@@ -48,6 +47,8 @@ def client_rules(fields, default_zone) -> ClientRules:
         failover_numbers=tuple(fields.get("failover_numbers") or ()),
         ring_mode=fields.get("ring_mode") or "sequential",
         ring_seconds=fields.get("ring_seconds") or None,
+        whisper=bool(fields.get("whisper")),
+        require_accept=bool(fields.get("require_accept")),
         greeting=fields.get("greeting") or None,
     )
 
@@ -95,6 +96,7 @@ def plan_call(entry, rules, blocked, caller, now: datetime, *, default_number=No
                 return CallPlan("voicemail", "after-hours", greeting=rules.greeting, reason="after hours",
                                 skipped=(rules.after_hours_number,))
             return CallPlan("dial", "after-hours", (rules.after_hours_number,), ring_seconds=ring_seconds,
+                            whisper=rules.whisper, require_accept=rules.require_accept, greeting=rules.greeting,
                             reason="after hours")
         return CallPlan("voicemail", "after-hours", greeting=rules.greeting, reason="after hours")
     targets, skipped = [], []
@@ -132,4 +134,5 @@ def decision_of(plan: CallPlan) -> RoutingDecision:
         routed_by=_ROUTED_BY.get(plan.rule, "assignment"),
         reason=plan.reason if plan.rule in ("message", "default") else None,
         rule=plan.rule,
+        requires_accept=plan.action == "dial" and plan.require_accept,
     )

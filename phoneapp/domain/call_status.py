@@ -36,6 +36,14 @@ def advance_status(current, reported):
     return reported if status_rank(reported) > status_rank(current) else current
 
 
+def dial_result_status(dial_status, bridged):
+    """The <Dial> result as phoneapp counts it: a leg that was picked up but never connected to the caller (its
+    person did not press 1, or a voicemail took it) is no answer, whatever Twilio's DialCallStatus says."""
+    if bridged == "false" and dial_status in ANSWERED_DIAL_STATUSES:
+        return "no-answer"
+    return dial_status
+
+
 def is_failed_forward(dial_status):
     """A forwarded leg that nobody answered: it feeds voicemail and the failed-calls alert."""
     return dial_status in FAILED_DIAL_STATUSES
@@ -52,11 +60,12 @@ def caller_left_first(dial_status, call_status):
                                          and dial_status not in ANSWERED_DIAL_STATUSES)
 
 
-def forward_verdict(dial_status, dial_leg_status, caller_hung_up):
+def forward_verdict(dial_status, dial_leg_status, caller_hung_up, person_unconfirmed=False):
     """How the target did on one forward: "answered", "failed", or None when the call says nothing of it.
 
     A caller who hung up while it rang says nothing of the target: it neither counts against it nor clears
-    its failures. Without the <Dial> result, the forwarded leg's own callbacks decide.
+    its failures. Without the <Dial> result, the forwarded leg's own callbacks decide, unless acceptance was
+    required and nobody is known to have pressed 1 (`person_unconfirmed`): a leg picked up says nothing then.
     """
     if dial_status in ANSWERED_DIAL_STATUSES:
         return "answered"
@@ -66,14 +75,18 @@ def forward_verdict(dial_status, dial_leg_status, caller_hung_up):
         return "failed"
     if dial_status is None:
         if dial_leg_status in ANSWERED_LEG_STATUSES:
-            return "answered"
+            return None if person_unconfirmed else "answered"
         if dial_leg_status in FAILED_DIAL_STATUSES:
             return "failed"
     return None
 
 
-def call_outcome(status, dial_status, routed_by, has_voicemail, dial_leg_status=None):
-    """One word for staff: how the call ended up, as shown in lists, filters, figures and the API."""
+def call_outcome(status, dial_status, routed_by, has_voicemail, dial_leg_status=None, person_unconfirmed=False):
+    """One word for staff: how the call ended up, as shown in lists, filters, figures and the API.
+
+    `person_unconfirmed`: the client requires acceptance and nobody is known to have pressed 1, so a leg that was
+    picked up is no answer (a personal voicemail picks up too).
+    """
     if routed_by == "blocked":
         return "blocked"
     if dial_status in FAILED_DIAL_STATUSES:
@@ -86,7 +99,7 @@ def call_outcome(status, dial_status, routed_by, has_voicemail, dial_leg_status=
         return "in progress"
     # Over, with no <Dial> result (a hang-up while it rang, or its request lost): the forwarded
     # leg's own callbacks say whether anybody picked up; without them, nobody is known to have.
-    if dial_status != "canceled" and dial_leg_status in ANSWERED_LEG_STATUSES:
+    if dial_status != "canceled" and dial_leg_status in ANSWERED_LEG_STATUSES and not person_unconfirmed:
         return "answered"
     return "voicemail" if has_voicemail else "missed"
 
@@ -101,5 +114,6 @@ def outcome_words(value):
 
 def outcome_of(call):
     """call_outcome of anything with a call record's fields: a CallRecord or a row of its columns."""
+    unconfirmed = bool(call.requires_accept) and call.accepted_by is None
     return call_outcome(call.status, call.dial_status, call.routed_by, bool(call.voicemail_url),
-                        call.dial_leg_status)
+                        call.dial_leg_status, person_unconfirmed=unconfirmed)

@@ -15,6 +15,8 @@ class RouteEntry:
     target: str | None
     # The target is itself one of our tracking numbers: the call would come back in, and every leg is billed.
     target_is_tracking: bool = False
+    # What the person who picks up a forward hears it called (SPEC §3a.4 whisper).
+    friendly_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class RoutingDecision:
     reason: str | None = None
     # The routing rule that decided it (SPEC §3a): open, after-hours, blocked, default, message.
     rule: str | None = None
+    # Only a person who presses 1 takes the call (SPEC §3a.4).
+    requires_accept: bool = False
 
     @property
     def forwards(self):

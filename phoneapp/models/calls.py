@@ -52,6 +52,11 @@ class CallRecord(db.Model):
     # that took it: a person who picked up (and pressed 1, when the client requires acceptance).
     route_rule: Mapped[str | None] = mapped_column(sa.String(20))
     answered_by: Mapped[str | None] = mapped_column(sa.String(20))
+    # The client required a key press (SPEC §3a.4): only the person who pressed 1 took the call, so a leg that was
+    # merely picked up (a personal voicemail picks up too) answers nothing. Who pressed it, and when.
+    requires_accept: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    accepted_by: Mapped[str | None] = mapped_column(sa.String(20))
+    accepted_at: Mapped[datetime | None]
     caller_city: Mapped[str | None] = mapped_column(sa.String(100))
     caller_state: Mapped[str | None] = mapped_column(sa.String(100))
     caller_zip: Mapped[str | None] = mapped_column(sa.String(20))

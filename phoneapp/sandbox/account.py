@@ -14,8 +14,9 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-# How a forwarded call ends; "canceled" is the caller hanging up while it rings.
-OUTCOMES = ("answered", "busy", "no-answer", "failed", "canceled")
+# How a forwarded phone takes the call: "answered" is a person (who presses 1 when asked), "voicemail" the phone's
+# own voicemail picking up (it presses nothing), "canceled" the caller hanging up while it rings.
+OUTCOMES = ("answered", "voicemail", "busy", "no-answer", "failed", "canceled")
 DEFAULT_NUMBERS = ("+14155550101", "+14155550102", "+14155550103", "+14155550104")
 # Bounded so a sandbox left running for months keeps a small state file.
 MAX_CALLS = 1000
@@ -288,7 +289,7 @@ class SandboxAccount:
     # -- how forwarded-to phones behave ---------------------------------------
 
     def set_target_behaviour(self, number: str, outcome: str | None) -> None:
-        """Make calls to `number` end as `outcome` (answered/busy/no-answer/failed); None resets."""
+        """Make calls to `number` end as `outcome` (one of OUTCOMES); None resets."""
         if outcome is not None and outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
         with self._modify() as state:

@@ -18,7 +18,9 @@ from phoneapp.twilio.signed_requests import WebhookRequest, deliver, signed_requ
 # Twilio stops following TwiML documents (redirects, actions) after this many in one call.
 MAX_DOCUMENTS = 10
 # Seconds a forwarded phone rings before it answers or reports busy.
-RING_SECONDS = {"answered": 6, "busy": 3, "failed": 0, "canceled": 8}
+RING_SECONDS = {"answered": 6, "voicemail": 15, "busy": 3, "failed": 0, "canceled": 8}
+# Phones that pick up: a person, or the phone's own voicemail.
+PICKS_UP = ("answered", "voicemail")
 VOICEMAIL_SECONDS = 14
 DEFAULT_CALLER_LOCATION = {"city": "SAN FRANCISCO", "state": "CA", "zip": "94103", "country": "US"}
 DEFAULT_NUMBER_LOCATION = {"city": "SAN FRANCISCO", "state": "CA", "zip": "", "country": "US"}
@@ -215,7 +217,9 @@ class _Call:
         target = ((target_element.text if target_element is not None else verb.text) or "").strip()
         caller_id = verb.get("callerId") or r.from_number
         timeout = min(max(_int(verb.get("timeout"), 30), 5), 600)
-        behaviour = self.forced_outcome or (self.account.target_behaviour(target) if target else "failed")
+        # The outcome asked for is how the first phone rung takes the call; failover phones behave as they are set.
+        forced, self.forced_outcome = self.forced_outcome, None
+        behaviour = forced or (self.account.target_behaviour(target) if target else "failed")
         child = new_sid("CA")
         r.child_sid, r.outcome = child, behaviour
         self.account.record_call({"sid": child, "parent_call_sid": r.call_sid, "direction": "outbound-dial",
@@ -243,14 +247,15 @@ class _Call:
             child_event("ringing")
         r.duration += RING_SECONDS.get(behaviour, timeout)
         bridged, talk = False, 0
-        if behaviour == "answered":
+        if behaviour in PICKS_UP:
             self._wait()
             child_event("in-progress")
-            bridged = self._whisper(attrs.get("url"), url, child, caller_id, target)
+            bridged = self._whisper(attrs.get("url"), url, child, caller_id, target,
+                                    presses_1=behaviour == "answered")
             talk = self.talk_seconds if bridged else 5
             self._wait()
         r.duration += talk
-        final = "completed" if behaviour == "answered" else behaviour
+        final = "completed" if behaviour in PICKS_UP else behaviour
         child_event(final, CallDuration=talk, Duration=math.ceil(talk / 60))
         self.account.update_call(child, status=final, duration=str(talk), end_time=self._now())
         recording = self._dial_recording(verb, url, talk) if bridged else None
@@ -267,28 +272,53 @@ class _Call:
         return _STOP if caller_gone else followed
 
     def _picked_up(self, numbers):
-        """The <Number> whose leg is followed: of several rung at once, the first whose phone answers."""
+        """The <Number> whose leg is followed: of several rung at once, the first whose phone picks up (a person
+        before a voicemail, which waits out its rings); Twilio hangs up the others as it does."""
         if len(numbers) > 1 and not self.forced_outcome:
-            answering = [number for number in numbers
-                         if self.account.target_behaviour((number.text or "").strip()) == "answered"]
-            return answering[0] if answering else numbers[0]
+            behaviours = [self.account.target_behaviour((number.text or "").strip()) for number in numbers]
+            for picks_up in PICKS_UP:
+                if picks_up in behaviours:
+                    return numbers[behaviours.index(picks_up)]
         return numbers[0] if numbers else None
 
-    def _whisper(self, whisper_url, url, child, caller_id, target) -> bool:
-        """Run the callee-side screening TwiML; the legs are bridged unless it hangs up."""
+    def _whisper(self, whisper_url, url, child, caller_id, target, *, presses_1) -> bool:
+        """Run the screening TwiML on the leg that picked up: a person presses 1 when asked, a voicemail presses
+        nothing. The legs are bridged unless the document hangs the leg up."""
         if not whisper_url:
             return True
-        sent = self._post("whisper", urljoin(url, whisper_url), {
-            "AccountSid": self.account.account_sid, "ApiVersion": "2010-04-01", "CallSid": child,
-            "ParentCallSid": self.result.call_sid, "CallStatus": "in-progress",
-            "Direction": "outbound-dial", "From": caller_id, "To": target})
+        leg = {"AccountSid": self.account.account_sid, "ApiVersion": "2010-04-01", "CallSid": child,
+               "ParentCallSid": self.result.call_sid, "CallStatus": "in-progress",
+               "Direction": "outbound-dial", "From": caller_id, "To": target}
+        document_url = urljoin(url, whisper_url)
+        root = self._leg_document("whisper", document_url, leg)
+        while root is not None:
+            for verb in root:
+                if verb.tag in ("Hangup", "Reject"):
+                    return False
+                if verb.tag in ("Say", "Play"):
+                    self._speak(verb, document_url)
+                elif verb.tag == "Gather":
+                    for prompt in verb:
+                        self._speak(prompt, document_url)
+                    if presses_1:
+                        action = urljoin(document_url, verb.get("action") or document_url)
+                        root, document_url = self._leg_document("accept", action, {**leg, "Digits": "1"}), action
+                        break
+                    self.result.duration += _int(verb.get("timeout"), 5)
+            else:
+                return True  # the document ran out: Twilio puts the two through
+        return False
+
+    def _leg_document(self, kind, url, params):
+        """The TwiML a leg's request was answered with; None (the leg hung up) when it is no document."""
+        sent = self._post(kind, url, params)
         if not sent.ok:
-            return False
+            return None
         try:
             root = ET.fromstring(sent.body)
         except ET.ParseError:
-            return False
-        return not any(verb.tag in ("Hangup", "Reject") for verb in root)
+            return None
+        return root if root.tag == "Response" else None
 
     def _dial_recording(self, verb, url, talk):
         mode = (verb.get("record") or "do-not-record").lower()

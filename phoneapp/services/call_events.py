@@ -26,7 +26,8 @@ NOT_KEPT = frozenset({"AuthToken", "auth_token", "Password", "password", "csrf_t
 def keep_call_event(event):
     """Store `event` (a logged webhook of a call) under its call's SID, with Twilio's sequence and time."""
     params = event["params"]
-    is_leg = event["kind"] == "dial_event"
+    # The forwarded leg's own requests (its callbacks, and what its person heard and pressed) name its parent.
+    is_leg = event["kind"] in ("dial_event", "whisper", "accept")
     call_sid = fit_sid(params.get("ParentCallSid") if is_leg else params.get("CallSid")).value
     if is_leg and call_sid is None:
         call_sid = fit_sid(params.get("CallSid")).value

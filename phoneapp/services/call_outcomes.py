@@ -10,12 +10,17 @@ from phoneapp.domain.call_status import (
 from phoneapp.models import CallRecord
 
 
+def person_unconfirmed():
+    """Acceptance was required and nobody is known to have pressed 1 (call_status.call_outcome's flag), as SQL."""
+    return sa.and_(CallRecord.requires_accept.is_(True), CallRecord.accepted_by.is_(None))
+
+
 def outcome_expression():
     """call_status.call_outcome as SQL, so lists filter and figures count on what staff see in the badge."""
     failed = CallRecord.dial_status.in_(FAILED_DIAL_STATUSES)
     has_voicemail = sa.and_(CallRecord.voicemail_url.is_not(None), CallRecord.voicemail_url != "")
     leg_answered = sa.and_(sa.or_(CallRecord.dial_status.is_(None), CallRecord.dial_status != "canceled"),
-                           CallRecord.dial_leg_status.in_(ANSWERED_LEG_STATUSES))
+                           CallRecord.dial_leg_status.in_(ANSWERED_LEG_STATUSES), sa.not_(person_unconfirmed()))
     return sa.case(
         (CallRecord.routed_by == "blocked", "blocked"),
         (sa.and_(failed, has_voicemail), "voicemail"),

@@ -16,6 +16,7 @@ from phoneapp.domain.call_status import (
     TERMINAL_STATUSES,
     advance_status,
     caller_left_first,
+    dial_result_status,
     forward_verdict,
     offers_voicemail,
 )
@@ -96,7 +97,8 @@ def _tie_callback_to_number(record, at):
 
 def _note_forward(record):
     """Feed the number's failed-forward streak with what this call says of its target, if anything."""
-    verdict = forward_verdict(record.dial_status, record.dial_leg_status, record.caller_hung_up)
+    verdict = forward_verdict(record.dial_status, record.dial_leg_status, record.caller_hung_up,
+                              _person_unconfirmed(record))
     if record.phone_assignment_id is None or record.is_test or verdict is None:
         return
     batch = current_batch()
@@ -106,8 +108,17 @@ def _note_forward(record):
         batch.forwarded_numbers[record.phone_assignment_id] = verdict
 
 
+def _person_unconfirmed(record):
+    return record.requires_accept and record.accepted_by is None
+
+
 def _finish(record):
+    if record.requires_accept:
+        # Whoever picked up took the call only by pressing 1: the answer is the acceptance, whichever came first.
+        record.answered_by, record.answered_at = record.accepted_by, record.accepted_at
     settle_times(record, start_observed=record.routed_by is not None)
+    if record.requires_accept and record.accepted_at != record.answered_at:
+        record.accepted_at = record.answered_at  # within the call's times, as settled
     if record.is_test:
         call_tests.follow_inbound_call(record)
     commit_unless_batched()
@@ -136,6 +147,7 @@ def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
         record.routed_by = decision.routed_by
         # A later ring's result may have come first and named its failover.
         record.route_rule = record.route_rule or decision.rule
+        record.requires_accept = decision.requires_accept
         record.forwarded_to = decision.target
         record.phone_assignment_id = phone_assignment_id
         record.client_id = client_id
@@ -196,7 +208,7 @@ def record_dial_result(params, *, at=None, attempt=0, target=None):
     record = _inbound_call_record(params, call_sid, at, status="in-progress")
     _tie_callback_to_number(record, at)
     record.status = advance_status(record.status, "in-progress")
-    dial_status = fitted_text(params, "DialCallStatus", 20, call_sid)
+    dial_status = dial_result_status(fitted_text(params, "DialCallStatus", 20, call_sid), params.get("DialBridged"))
     call_status = params.get("CallStatus")
     dial_duration = fitted_count(params, "DialCallDuration", call_sid)
     later = bool(dial_status) and attempt > _attempt_of(record)
@@ -217,11 +229,18 @@ def record_dial_result(params, *, at=None, attempt=0, target=None):
     if record.dial_status in ANSWERED_DIAL_STATUSES and dial_status == record.dial_status and \
             (target or record.forwarded_to) and (later or record.answered_by is None):
         record.answered_by = target or record.forwarded_to
+    if record.dial_status in ANSWERED_DIAL_STATUSES and dial_status == record.dial_status and \
+            (target or record.forwarded_to) and (later or record.accepted_by is None):
+        # Connected to the caller: with acceptance required, only a leg whose person pressed 1 is.
+        record.accepted_by = target or record.forwarded_to
     if dial_status in ANSWERED_DIAL_STATUSES and dial_duration:
         # The action comes as the forwarded leg ends, which it timed from its answer.
         answered = earliest(record.answered_at, seconds_before(at, dial_duration))
         if answered != record.answered_at:
             record.answered_at = answered
+        accepted = earliest(record.accepted_at, seconds_before(at, dial_duration))
+        if accepted != record.accepted_at:
+            record.accepted_at = accepted
     if not offers_voicemail(dial_status, call_status):
         end_from_call_flow(record, at)
     _note_forward(record)
@@ -286,6 +305,31 @@ def record_dial_event(params, *, at=None):
         record.answered_by = target
     if reported in TERMINAL_STATUSES and record.dial_duration is None:
         _fill(record, "dial_duration", leg_duration)
+    _note_forward(record)
+    _finish(record)
+    return record
+
+
+def record_acceptance(params, *, at=None, target=None):
+    """The person who picked up a forward pressed 1 (SPEC §3a.4): they took the call."""
+    at = at or utcnow()
+    named = call_label(params.get("ParentCallSid"), params.get("CallSid"))
+    parent_sid = fitted_sid(params, "ParentCallSid", named)
+    if parent_sid is None:
+        log.warning("call %s: an acceptance without a usable ParentCallSid; not recorded", named)
+        return None
+    target = target or fitted_text(params, "To", NUMBER_LENGTH, named) or None
+    record = call_record_for(parent_sid, status="in-progress", started_at=at,
+                             from_number=fitted_text(params, "From", NUMBER_LENGTH, named) or "",
+                             forwarded_to=target)
+    _estimate_start(record, at)
+    record.status = advance_status(record.status, "in-progress")
+    # Only one person can take a call; Twilio's retry of the same key press names the same one.
+    if record.accepted_by is None:
+        record.accepted_by = target
+    accepted = earliest(record.accepted_at, at)
+    if accepted != record.accepted_at:
+        record.accepted_at = accepted
     _note_forward(record)
     _finish(record)
     return record

@@ -34,6 +34,7 @@ def route_entry(number, tracking_numbers):
         is_active=number.is_active,
         target=number.target_number,
         target_is_tracking=number.target_number in tracking_numbers,
+        friendly_name=number.friendly_name or None,
     )
 
 
@@ -46,15 +47,16 @@ def load_route(phone_number):
     tracked = aliased(PhoneAssignment)
     row = db.session.execute(
         sa.select(PhoneAssignment.id, PhoneAssignment.client_id, PhoneAssignment.is_active, target,
-                  sa.exists().where(tracked.phone_number == target))
+                  sa.exists().where(tracked.phone_number == target), PhoneAssignment.friendly_name)
         .outerjoin(Client, Client.id == PhoneAssignment.client_id)
         .where(PhoneAssignment.phone_number == phone_number).limit(1)
     ).first()
     if row is None:
         return None
-    assignment_id, client_id, is_active, target, target_is_tracking = row
+    assignment_id, client_id, is_active, target, target_is_tracking, friendly_name = row
     return RouteEntry(phone_number=phone_number, assignment_id=assignment_id, client_id=client_id,
-                      is_active=is_active, target=target, target_is_tracking=bool(target_is_tracking))
+                      is_active=is_active, target=target, target_is_tracking=bool(target_is_tracking),
+                      friendly_name=friendly_name or None)
 
 
 def is_tracking_number(e164):

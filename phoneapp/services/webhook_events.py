@@ -115,6 +115,11 @@ def apply_event(event):
         calls.record_dial_result(params, at=at, attempt=event.get("attempt") or 0, target=event.get("target"))
     elif kind == "dial_event":
         calls.record_dial_event(params, at=at)
+    elif kind == "whisper":
+        pass  # kept as the call's event: the person who picked up heard who is calling
+    elif kind == "accept":
+        if event.get("accepted"):
+            calls.record_acceptance(params, at=at, target=event.get("target"))
     elif kind == "recording":
         calls.record_recording(params, event["recording_kind"], at=at)
     elif kind == "test_caller_status":

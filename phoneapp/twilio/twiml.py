@@ -17,11 +17,11 @@ def forward_twiml(target, *, caller_id, action_url, events_url, timeout, record=
 
 
 def dial_twiml(targets, *, caller_id, action_url, events_url, timeout, record=False, recording_url=None,
-               whisper_url=None):
-    """Ring every one of `targets` at once (the first to take the call wins), each leg reporting to `events_url`.
+               whisper_url_for=None):
+    """Ring every one of `targets` at once (the first to pick up is put through), each leg reporting to `events_url`.
 
-    `whisper_url`: the TwiML the person who picks up hears before being connected (the announcement, and the
-    key to press when acceptance is required).
+    `whisper_url_for(target)`: where the TwiML is that the person who picks up hears before being connected (the
+    announcement, and the key to press when acceptance is required); None when they are put through at once.
     """
     response = VoiceResponse()
     dial_options = {"action": action_url, "method": "POST", "timeout": timeout}
@@ -35,8 +35,8 @@ def dial_twiml(targets, *, caller_id, action_url, events_url, timeout, record=Fa
     for target in targets:
         number_options = {"status_callback": events_url, "status_callback_event": DIAL_EVENTS,
                           "status_callback_method": "POST"}
-        if whisper_url:
-            number_options.update(url=whisper_url, method="POST")
+        if whisper_url_for is not None:
+            number_options.update(url=whisper_url_for(target), method="POST")
         dial.number(target, **number_options)
     return str(response)
 
@@ -49,17 +49,18 @@ def reject_twiml():
 
 
 def whisper_twiml(announcement, *, accept_url=None, accept_seconds=5):
-    """What the person who picks up a forwarded call hears before being connected.
+    """What the person who picks up a forwarded call hears before being connected (`announcement`, or nothing).
 
     With `accept_url`, they must press 1 within `accept_seconds`; otherwise their leg is hung up, so a personal
     voicemail that picks up never takes the call.
     """
     response = VoiceResponse()
     if accept_url is None:
-        response.say(announcement)
+        if announcement:
+            response.say(announcement)
         return str(response)
     gather = response.gather(num_digits=1, timeout=accept_seconds, action=accept_url, method="POST")
-    gather.say(f"{announcement}. Press 1 to accept.")
+    gather.say(f"{announcement}. Press 1 to accept." if announcement else "Press 1 to accept this call.")
     # Reached only when nothing was pressed: this hangs up the called leg alone, and the caller's Dial moves on.
     response.hangup()
     return str(response)

@@ -8,9 +8,9 @@ from functools import wraps
 from flask import Blueprint, Response, abort, current_app, request
 
 from phoneapp.domain.call_plan import MAX_FAILOVER_NUMBERS, decision_of, targets_to_ring
-from phoneapp.domain.call_status import offers_voicemail
+from phoneapp.domain.call_status import dial_result_status, offers_voicemail
 from phoneapp.domain.fitting import fit_text
-from phoneapp.domain.phones import is_dialable
+from phoneapp.domain.phones import display_phone, is_dialable
 from phoneapp.services.call_context import plan_for
 from phoneapp.services.webhook_events import (
     inbound_call_event,
@@ -21,12 +21,14 @@ from phoneapp.services.webhook_events import (
 from phoneapp.twilio.public_urls import public_url
 from phoneapp.twilio.signatures import require_twilio_signature
 from phoneapp.twilio.twiml import (
+    accept_twiml,
     dial_twiml,
     empty_twiml,
     hangup_twiml,
     message_twiml,
     reject_twiml,
     voicemail_twiml,
+    whisper_twiml,
 )
 
 bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
@@ -95,30 +97,42 @@ def answer_call(path_client_id=None, from_cache_only=False):
     if request.form.get("CallSid"):
         record_webhook(inbound_call_event(request.form, decision_of(plan), context.entry,
                                           from_cache=context.from_cache))
-    return _twiml_for(plan, caller, to_number)
+    name = context.entry.friendly_name if context.entry is not None else None
+    return _twiml_for(plan, caller, to_number, name)
 
 
-def _twiml_for(plan, caller, called):
+def _twiml_for(plan, caller, called, name):
     if plan.action == "reject":
         return reject_twiml()
     if plan.action == "message":
         return message_twiml()
     if plan.action == "voicemail":
         return _voicemail(plan.greeting)
-    return _dial(plan, 0, caller, called)
+    return _dial(plan, 0, caller, called, name)
 
 
 def _voicemail(greeting):
     return voicemail_twiml(recording_url=public_url("webhooks.recording", kind="voicemail"), greeting=greeting)
 
 
-def _dial(plan, attempt, caller, called):
+def _dial(plan, attempt, caller, called, name):
     """Ring the targets of `attempt` (0 first); a sequential plan's <Dial action> names the attempt and its target,
-    so the action can ring the next one and the record can tell whose result it is."""
+    so the action can ring the next one and the record can tell whose result it is.
+
+    `name`: the tracking number's friendly name, which a whisper announces (else the number itself).
+    """
     targets = targets_to_ring(plan, attempt)
     in_turn = plan.ring_mode == "sequential" and len(plan.targets) > 1
     action = (public_url("webhooks.dial_status", attempt=attempt, target=targets[0]) if in_turn
               else public_url("webhooks.dial_status"))
+    whisper_url_for = None
+    if plan.whisper or plan.require_accept:
+        # Everything the whisper says is in its URL (signed by Twilio with it), so it is answered without a lookup.
+        words = {"name": name or display_phone(called)} if plan.whisper else {}
+        accept = {"accept": 1} if plan.require_accept else {}
+
+        def whisper_url_for(target):
+            return public_url("webhooks.whisper", target=target, **words, **accept)
     # Twilio rejects a callerId that is not a number (13214): withheld callers show the tracking number.
     caller_id = caller if is_dialable(caller) else called if is_dialable(called) else None
     return dial_twiml(
@@ -129,6 +143,7 @@ def _dial(plan, attempt, caller, called):
         timeout=plan.ring_seconds,
         record=current_app.config["RECORD_CALLS"],
         recording_url=public_url("webhooks.recording", kind="call"),
+        whisper_url_for=whisper_url_for,
     )
 
 
@@ -153,13 +168,41 @@ def dial_status():
         attempt = None
     target = fit_text(request.args.get("target") or "", NUMBER_LENGTH).value or None
     record_webhook(webhook_event("dial_result", request.form, attempt=attempt or 0, target=target))
-    if not offers_voicemail(request.form.get("DialCallStatus"), request.form.get("CallStatus")):
+    dial_status = dial_result_status(request.form.get("DialCallStatus"), request.form.get("DialBridged"))
+    if not offers_voicemail(dial_status, request.form.get("CallStatus")):
         return twiml_response(hangup_twiml())
     to_number, caller = form_number("To"), form_number("From")
-    plan, _ = plan_for(to_number, caller)
+    plan, context = plan_for(to_number, caller)
+    # Rung at once, the others were hung up as the first picked up: a pickup that did not accept ends the ringing.
     if attempt is not None and 0 <= attempt < len(plan.targets) - 1 and plan.ring_mode == "sequential":
-        return twiml_response(_dial(plan, attempt + 1, caller, to_number))
+        name = context.entry.friendly_name if context.entry is not None else None
+        return twiml_response(_dial(plan, attempt + 1, caller, to_number, name))
     return twiml_response(_voicemail(plan.greeting))
+
+
+@bp.post("/whisper")
+@require_twilio_signature
+@require_call_sid
+def whisper():
+    """The <Number url> of a screened forward, on the leg of whoever picked up, before the caller is put through:
+    who is calling, and press 1 when the client requires acceptance. Answered from its URL alone."""
+    target = fit_text(request.args.get("target") or "", NUMBER_LENGTH).value or None
+    record_webhook(webhook_event("whisper", request.form, target=target))
+    name = fit_text(request.args.get("name") or "", 100).value
+    accept_url = public_url("webhooks.accept", target=target) if request.args.get("accept") == "1" else None
+    return twiml_response(whisper_twiml(f"Call from {name}" if name else None, accept_url=accept_url))
+
+
+@bp.post("/accept")
+@require_twilio_signature
+@require_call_sid
+def accept():
+    """The key the person who picked up pressed on the whisper: 1 takes the call, anything else hangs their leg up
+    (and the caller's <Dial> moves on)."""
+    target = fit_text(request.args.get("target") or "", NUMBER_LENGTH).value or None
+    digits = request.form.get("Digits")
+    record_webhook(webhook_event("accept", request.form, target=target, accepted=digits == "1"))
+    return twiml_response(accept_twiml(digits))
 
 
 @bp.post("/dial-events")

@@ -25,7 +25,7 @@ def plan(rules=None, blocked=(), now=MONDAY_NOON, **options):
     return plan_call(ENTRY, rules, list(blocked), CALLER, now, tracking_numbers=frozenset({TRACKING}), **options)
 
 
-def twiml_of(plan_, attempt=0, whisper_url=None):
+def twiml_of(plan_, attempt=0, whisper_url_for=None):
     """The document phoneapp answers with for `plan_`, as the webhooks build it."""
     if plan_.action == "reject":
         return ET.fromstring(reject_twiml())
@@ -33,7 +33,7 @@ def twiml_of(plan_, attempt=0, whisper_url=None):
         return ET.fromstring(voicemail_twiml(recording_url="https://calls.example.test/twilio/recording",
                                              greeting=plan_.greeting))
     return ET.fromstring(dial_twiml(targets_to_ring(plan_, attempt), caller_id=CALLER, timeout=plan_.ring_seconds,
-                                    whisper_url=whisper_url, **URLS))
+                                    whisper_url_for=whisper_url_for, **URLS))
 
 
 def rung(document):
@@ -80,9 +80,9 @@ def test_a_failover_number_that_is_a_tracking_number_is_skipped_not_dialled():
 
 def test_whisper_announces_the_call_and_with_accept_waits_for_1_else_hangs_up_the_called_leg():
     whispered = plan(ClientRules(whisper=True, require_accept=True))
-    whisper_url = "https://calls.example.test/twilio/whisper?plan=1"
-    number = twiml_of(whispered, whisper_url=whisper_url).find("Dial/Number")
-    assert (number.get("url"), number.get("method")) == (whisper_url, "POST")
+    whisper_at = "https://calls.example.test/twilio/whisper?to="
+    number = twiml_of(whispered, whisper_url_for=lambda target: whisper_at + target).find("Dial/Number")
+    assert (number.get("url"), number.get("method")) == (whisper_at + TARGET, "POST")
 
     announce_only = ET.fromstring(whisper_twiml("Call from Acme main line"))
     assert [verb.tag for verb in announce_only] == ["Say"]

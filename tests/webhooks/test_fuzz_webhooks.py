@@ -65,7 +65,11 @@ ROUTES = [
     Route("dial-events", "/twilio/dial-events", needs_call_sid=False),
     Route("recording", "/twilio/recording"),
     Route("test-call-status", "/twilio/test-call-status"),
+    Route("whisper", "/twilio/whisper"),
+    Route("accept", "/twilio/accept"),
 ]
+# The forwarded leg's own requests: their CallSid is the leg's, their ParentCallSid the call's.
+LEG_ROUTES = ("dial-events", "whisper", "accept")
 ROUTE = {route.name: route for route in ROUTES}
 
 
@@ -158,7 +162,16 @@ def requests_to(draw, route, app, seeded):
         kind = draw(st.sampled_from([None, "voicemail", "call", "other"]))
         if kind is not None:
             path += "?" + urlencode({"kind": kind})
-    if route.name == "dial-events" and draw(st.booleans()):
+    elif route.name in ("whisper", "accept"):
+        query = {"target": draw(twilio_or_odd(st.just(CLIENT_PHONE), st.just(DEFAULT_FORWARD), odd_numbers))}
+        if route.name == "whisper":
+            query.update(draw(st.fixed_dictionaries({}, optional={"name": st.text(max_size=300),
+                                                                  "accept": st.sampled_from(["1", "0", ""])})))
+        else:
+            form = {**form, **draw(st.fixed_dictionaries({}, optional={"Digits": st.sampled_from(
+                ["1", "2", "", "hangup", "11", "\x00"])}))}
+        path += "?" + urlencode(query)
+    if route.name in LEG_ROUTES and draw(st.booleans()):
         form = {**form, "CallSid": draw(st.sampled_from(CHILD_SIDS)),
                 "ParentCallSid": draw(st.sampled_from(PARENT_SIDS))}
     # Unknown and unassigned numbers go to the default number when there is one, else hear a message.
@@ -369,7 +382,7 @@ def test_callbacks_in_any_order_keep_one_record_per_call(app, seeded, invariants
     for route, call_sid in steps:
         sent = data.draw(requests_to(route, app, seeded), label=route.name)
         form = {key: value for key, value in sent.form.items() if key != "Padding"}
-        if route.name == "dial-events":
+        if route.name in LEG_ROUTES:
             form.update(CallSid=data.draw(st.sampled_from(CHILD_SIDS)), ParentCallSid=call_sid)
         else:
             form.update(CallSid=call_sid)
