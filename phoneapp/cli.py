@@ -78,7 +78,7 @@ DEMO_CLIENTS = (
      "notes": "Closed Sundays.", "timezone": "America/Los_Angeles",
      "business_hours": {day: [["08:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat")},
      "greeting": "Brightside Dental is closed. Please leave a message and we will call you back.",
-     "failover_numbers": ["+14155550143"]},
+     "failover_numbers": ["+14155550143"], "whisper": True, "require_accept": True},
     {"name": "Cedar & Finch Law", "phone": "+14155550166", "email": "intake@cedarfinch.example", "notes": ""},
 )
 DEMO_ADMIN = ("admin@phoneapp.local", "phoneapp-demo")

@@ -30,6 +30,8 @@ CLIENT_BODY = {
     "failover_numbers": any_json(),
     "ring_mode": text(20),
     "ring_seconds": any_json(),
+    "whisper": boolean(),
+    "require_accept": boolean(),
     "greeting": text(MAX_GREETING_LENGTH, nullable=True),
 }
 

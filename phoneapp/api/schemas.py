@@ -83,9 +83,15 @@ CLIENT_RULES_IN = {
     "failover_numbers": nullable({"type": "array", "items": PHONE_INPUT, "maxItems": MAX_FAILOVER_NUMBERS,
                                   "description": "Rung after the first target, in order"}),
     "ring_mode": {"type": "string", "enum": list(RING_MODES),
-                  "description": "sequential: each target in turn; simultaneous: all at once, the first to "
-                                 "accept wins"},
+                  "description": "sequential: each target in turn; simultaneous: all at once, and the first to "
+                                 "pick up is put through (Twilio hangs up the others), so with require_accept a "
+                                 "pickup that does not press 1 ends the ringing"},
     "ring_seconds": nullable(RING_SECONDS),
+    "whisper": {"type": "boolean", "description": "The person who picks up hears \"Call from\" the number's "
+                                                  "friendly name (or the tracking number) first"},
+    "require_accept": {"type": "boolean",
+                       "description": "The person who picks up must press 1 within 5 s, else their leg is hung "
+                                      "up and the next target rings; only an accepted call counts as answered"},
     "greeting": nullable({"type": "string", "maxLength": MAX_GREETING_LENGTH,
                           "description": "Said before the voicemail beep"}),
 }

@@ -122,6 +122,12 @@ def targets_to_ring(plan: CallPlan, attempt: int) -> tuple[str, ...]:
     return plan.targets[attempt:attempt + 1]
 
 
+def attempt_of_rule(rule) -> int:
+    """Which ring of a plan in turn a call's rule names: "failover N" is ring N - 1; any other rule ring 0."""
+    words = (rule or "").split()
+    return int(words[1]) - 1 if len(words) == 2 and words[0] == "failover" and words[1].isdigit() else 0
+
+
 _ROUTED_BY = {"blocked": "blocked", "message": "message", "default": "default_number"}
 
 

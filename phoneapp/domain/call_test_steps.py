@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from phoneapp.domain.call_status import TERMINAL_STATUSES
 
 PROGRESS_STEPS = ("queued", "checking", "calling", "webhook reached", "forwarding")
-FINAL_STEPS = ("answered", "no-answer", "busy", "failed", "timed out", "checked")
+FINAL_STEPS = ("answered", "voicemail", "no-answer", "busy", "failed", "timed out", "checked")
 STEP_ORDER = {step: rank for rank, step in enumerate(PROGRESS_STEPS)}
 # Twilio's call status words as a test's steps say them.
 CALL_STATUS_WORDS = {"queued": "queued", "initiated": "dialling", "ringing": "ringing", "in-progress": "in progress",
@@ -31,12 +31,33 @@ class StepReached:
     detail: str
 
 
-def step_of_inbound_call(*, status, routed_by, forwarded_to, dial_leg_status, dial_status) -> StepReached:
-    """The step the tracking number's side of the test call has reached."""
+def step_of_inbound_call(*, status, routed_by, forwarded_to, dial_leg_status, dial_status, rule=None,
+                         answered_by=None, rings_left=False, requires_accept=False) -> StepReached:
+    """The step the tracking number's side of the test call has reached, and which of the client's rules decided.
+
+    `forwarded_to`: the target rung (the last one, for a plan that rang several); `answered_by`: who took the call;
+    `rings_left`: the plan still has a target to ring in turn after this one; `requires_accept`: only the person
+    who presses 1 takes the call (then `answered_by` is who pressed it).
+    """
+    by_rule = f" (rule: {rule})" if rule else ""
+    if rule == "after-hours" and routed_by == "assignment" and forwarded_to is None:
+        return StepReached("voicemail", True, True,
+                           f"After hours: phoneapp sent the call straight to voicemail with the greeting{by_rule}")
+    if dial_status in ("busy", "no-answer", "failed") and rings_left:
+        ended = _dial_ended(dial_status, forwarded_to).detail
+        return StepReached("forwarding", False, None, f"{ended}; ringing the next number{by_rule}")
+    if dial_status in ("completed", "answered", "in-progress"):
+        who = answered_by or forwarded_to or "The target"
+        pressed = " pressed 1 and" if requires_accept else ""
+        return StepReached("answered", True, True, f"{who}{pressed} answered the forwarded call{by_rule}")
     if dial_status:
-        return _dial_ended(dial_status, forwarded_to)
+        ended = _dial_ended(dial_status, forwarded_to)
+        return StepReached(ended.step, True, False, f"{ended.detail}{by_rule}")
+    if dial_leg_status in ("in-progress", "completed") and requires_accept and answered_by is None:
+        return StepReached("forwarding", False, None, f"{forwarded_to or 'The target'} picked up; waiting for 1")
     if dial_leg_status in ("in-progress", "completed"):
-        return StepReached("answered", True, True, f"{forwarded_to or 'The target'} answered the forwarded call")
+        return StepReached("answered", True, True,
+                           f"{answered_by or forwarded_to or 'The target'} answered the forwarded call{by_rule}")
     if dial_leg_status in TERMINAL_STATUSES:
         return _dial_ended(dial_leg_status, forwarded_to)
     if dial_leg_status in ("queued", "initiated", "ringing"):

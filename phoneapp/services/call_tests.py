@@ -12,6 +12,7 @@ import time
 import sqlalchemy as sa
 from flask import current_app
 
+from phoneapp.domain.call_plan import attempt_of_rule
 from phoneapp.domain.call_test_steps import (
     FINAL_STEPS,
     call_status_in_words,
@@ -23,6 +24,7 @@ from phoneapp.domain.call_test_steps import (
 from phoneapp.domain.phones import display_phone
 from phoneapp.extensions import db
 from phoneapp.models import PhoneAssignment, TestCall, utcnow
+from phoneapp.services.call_context import plan_for
 from phoneapp.services.dry_check import dry_check
 from phoneapp.services.twilio_account import twilio
 from phoneapp.twilio.gateway import TwilioError
@@ -31,6 +33,7 @@ from phoneapp.twilio.twiml import listen_twiml
 
 STEP_LABELS = {"queued": "Queued", "checking": "Dry check", "calling": "Calling the number",
                "webhook reached": "Webhook reached", "forwarding": "Forwarding", "answered": "Answered",
+               "voicemail": "Voicemail",
                "no-answer": "No answer", "busy": "Busy", "failed": "Failed", "timed out": "Timed out",
                "checked": "Checked"}
 CALLER_EVENTS = ("initiated", "ringing", "answered", "completed")
@@ -203,9 +206,31 @@ def follow_inbound_call(record) -> None:
     if test is None or test.finished_at is not None:
         return
     reached = step_of_inbound_call(status=record.status, routed_by=record.routed_by,
-                                   forwarded_to=_shown(record.forwarded_to), dial_leg_status=record.dial_leg_status,
-                                   dial_status=record.dial_status)
+                                   forwarded_to=_shown(_last_rung(record)) or None,
+                                   dial_leg_status=record.dial_leg_status, dial_status=record.dial_status,
+                                   rule=record.route_rule, answered_by=_shown(record.answered_by) or None,
+                                   rings_left=_rings_left(record), requires_accept=record.requires_accept)
     advance(test, reached.step, reached.ok, reached.detail)
+
+
+def _targets(record):
+    """The targets the call's plan rings, in order, as the rules stand now; () when it rings none."""
+    plan, _ = plan_for(record.to_number, record.from_number)
+    return plan.targets if plan.action == "dial" else ()
+
+
+def _last_rung(record):
+    targets = _targets(record) if record.route_rule and record.route_rule.startswith("failover") else ()
+    attempt = attempt_of_rule(record.route_rule)
+    return targets[attempt] if attempt < len(targets) else record.forwarded_to
+
+
+def _rings_left(record):
+    if not record.dial_status or record.routed_by != "assignment":
+        return False
+    plan, _ = plan_for(record.to_number, record.from_number)
+    in_turn = plan.action == "dial" and plan.ring_mode == "sequential"
+    return in_turn and attempt_of_rule(record.route_rule) < len(plan.targets) - 1
 
 
 def record_test_caller_status(test_call_id, params) -> None:

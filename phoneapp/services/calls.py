@@ -11,6 +11,7 @@ import logging
 
 import sqlalchemy as sa
 
+from phoneapp.domain.call_plan import attempt_of_rule
 from phoneapp.domain.call_status import (
     ANSWERED_DIAL_STATUSES,
     TERMINAL_STATUSES,
@@ -189,12 +190,6 @@ def record_call_status(params, *, at=None):
     return record
 
 
-def _attempt_of(record):
-    """Which ring of a plan in turn the record's <Dial> result is from: 0, unless its rule says "failover N"."""
-    words = (record.route_rule or "").split()
-    return int(words[1]) - 1 if len(words) == 2 and words[0] == "failover" and words[1].isdigit() else 0
-
-
 def record_dial_result(params, *, at=None, attempt=0, target=None):
     """The <Dial action>: how the forwarded leg ended. Returns the record (None for a call that cannot be keyed).
 
@@ -211,13 +206,13 @@ def record_dial_result(params, *, at=None, attempt=0, target=None):
     dial_status = dial_result_status(fitted_text(params, "DialCallStatus", 20, call_sid), params.get("DialBridged"))
     call_status = params.get("CallStatus")
     dial_duration = fitted_count(params, "DialCallDuration", call_sid)
-    later = bool(dial_status) and attempt > _attempt_of(record)
+    later = bool(dial_status) and attempt > attempt_of_rule(record.route_rule)
     if later:
         record.route_rule = f"failover {attempt + 1}"
         record.dial_status, record.dial_leg_status = dial_status, _leg_status(dial_status)
         record.dial_call_sid = fitted_sid(params, "DialCallSid", call_sid)
         record.dial_duration = dial_duration
-    elif dial_status and record.dial_status is None and attempt == _attempt_of(record):
+    elif dial_status and record.dial_status is None and attempt == attempt_of_rule(record.route_rule):
         record.dial_status = dial_status
         record.dial_leg_status = advance_status(record.dial_leg_status, _leg_status(dial_status))
     if dial_status and caller_left_first(dial_status, call_status) and not record.caller_hung_up:

@@ -9,9 +9,8 @@ from phoneapp.services.audit import record_audit
 from phoneapp.services.call_rules import rule_fields as stored_rule_fields
 from phoneapp.services.routing_table import LOOP_REFUSAL, is_tracking_number
 
-# Whisper and press-1 acceptance are left out until the webhooks answer the person who picks up.
 RULE_FIELDS = ("timezone", "business_hours", "closed_dates", "after_hours", "after_hours_number",
-               "failover_numbers", "ring_mode", "ring_seconds", "greeting")
+               "failover_numbers", "ring_mode", "ring_seconds", "whisper", "require_accept", "greeting")
 MIN_RING_SECONDS, MAX_RING_SECONDS = 5, 600
 MAX_GREETING_LENGTH = 500
 RULES_CHANGED = "change_routing_rules"
@@ -28,6 +27,8 @@ def rule_fields(client):
         "failover_numbers": list(client.failover_numbers or []),
         "ring_mode": client.ring_mode or "sequential",
         "ring_seconds": client.ring_seconds,
+        "whisper": bool(client.whisper),
+        "require_accept": bool(client.require_accept),
         "greeting": client.greeting,
     }
 
@@ -90,6 +91,12 @@ def clean_rule_fields(data, region, current=None):
                                      f"{MAX_RING_SECONDS}, or null for the default"
         else:
             clean["ring_seconds"] = value
+    for field in ("whisper", "require_accept"):
+        if field in data:
+            if isinstance(data[field], bool):
+                clean[field] = data[field]
+            else:
+                errors[field] = "must be true or false"
     if "greeting" in data:
         value = data["greeting"]
         if value is not None and not isinstance(value, str):

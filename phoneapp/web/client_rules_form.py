@@ -32,6 +32,8 @@ def form_from_client(client, region, app_zone):
         "failover_numbers": "\n".join(display_phone(number, region) for number in client.failover_numbers or []),
         "ring_mode": client.ring_mode or "sequential",
         "ring_seconds": str(client.ring_seconds) if client.ring_seconds else "",
+        "whisper": bool(client.whisper),
+        "require_accept": bool(client.require_accept),
         "greeting": client.greeting or "",
     })
     return form
@@ -43,6 +45,8 @@ def read_rules_form(form):
     for name in ("timezone", "closed_dates", "after_hours", "after_hours_number", "failover_numbers", "ring_mode",
                  "ring_seconds", "greeting"):
         shown[name] = form.get(name, "").strip()
+    # A checkbox left unticked is not sent at all.
+    shown["whisper"], shown["require_accept"] = "whisper" in form, "require_accept" in form
     errors, hours = {}, {}
     for day in DAYS:
         ranges = [part for part in _RANGE_SEPARATORS.split(shown[f"hours_{day}"]) if part.strip()]
@@ -60,6 +64,8 @@ def read_rules_form(form):
         "after_hours_number": shown["after_hours_number"] or None,
         "failover_numbers": _lines(shown["failover_numbers"]),
         "ring_mode": shown["ring_mode"],
+        "whisper": shown["whisper"],
+        "require_accept": shown["require_accept"],
         "greeting": shown["greeting"] or None,
     }
     if not shown["ring_seconds"]:

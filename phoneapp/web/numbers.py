@@ -204,7 +204,8 @@ def test_call(test_call_id):
 
 
 # What the sandbox's forwarded phone does, as the card's menu says it.
-SIMULATED_ENDINGS = {"answered": "answers", "busy": "is busy", "no-answer": "does not answer", "failed": "fails",
+SIMULATED_ENDINGS = {"answered": "answers", "voicemail": "lets its voicemail pick up", "busy": "is busy",
+                     "no-answer": "does not answer", "failed": "fails",
                      "canceled": "rings until the caller hangs up"}
 
 
@@ -223,7 +224,7 @@ def simulate_call(number_id):
     except (ValueError, RuntimeError) as exc:
         return answer_simulation(number, f"Could not place the call: {exc}", "error")
     if number.is_active and number.target_number:
-        note = f"Calling… the forwarded phone {SIMULATED_ENDINGS[outcome]}."
+        note = f"Calling… the first phone rung {SIMULATED_ENDINGS[outcome]}."
     else:
         note = "Calling… nobody takes this number’s calls yet, so the caller will hear a message."
     if number.webhook_url != expected_webhooks()["voice_url"]:

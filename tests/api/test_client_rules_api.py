@@ -18,6 +18,8 @@ GOOD_RULES = {
     "failover_numbers": ["415-555-0101", "+14155550102"],
     "ring_mode": "simultaneous",
     "ring_seconds": 25,
+    "whisper": True,
+    "require_accept": True,
     "greeting": "  Thanks for calling Acme.  ",
 }
 STORED_RULES = {
@@ -29,11 +31,13 @@ STORED_RULES = {
     "failover_numbers": ["+14155550101", "+14155550102"],
     "ring_mode": "simultaneous",
     "ring_seconds": 25,
+    "whisper": True,
+    "require_accept": True,
     "greeting": "Thanks for calling Acme.",
 }
 NO_RULES = {"timezone": None, "business_hours": {}, "closed_dates": [], "after_hours": "voicemail",
             "after_hours_number": None, "failover_numbers": [], "ring_mode": "sequential", "ring_seconds": None,
-            "greeting": None}
+            "whisper": False, "require_accept": False, "greeting": None}
 
 
 def rules_of(body):
@@ -55,7 +59,7 @@ def test_good_rules_round_trip_normalised(api, make_client):
     cleared = api.patch(f"/api/clients/{client_id}", {
         "timezone": None, "business_hours": None, "closed_dates": None, "after_hours": "voicemail",
         "after_hours_number": None, "failover_numbers": None, "ring_seconds": None, "greeting": None,
-        "ring_mode": "sequential"})
+        "ring_mode": "sequential", "whisper": False, "require_accept": False})
     assert cleared.status_code == 200, cleared.get_json()
     assert rules_of(cleared.get_json()) == NO_RULES
 
@@ -96,7 +100,8 @@ def test_a_rule_change_is_audited_apart_from_the_other_fields(api, make_client):
     ({"greeting": "x" * 501}, "greeting"),
     ({"closed_dates": ["2026-02-30"]}, "closed_dates[0]"),
     ({"closed_dates": ["25/12/2026"]}, "closed_dates[0]"),
-    ({"whisper": True}, "whisper"),
+    ({"whisper": "yes"}, "whisper"),
+    ({"require_accept": 1}, "require_accept"),
 ])
 def test_each_bad_rule_is_refused_naming_the_field_and_nothing_is_saved(api, make_client, body, field):
     client = make_client()

@@ -176,3 +176,32 @@ def test_a_dry_check_after_hours_expects_the_after_hours_answer_and_says_so(app,
     test = finished(test.id)
     assert (test.step, test.result) == ("checked", "passed"), test.steps
     assert any(step["detail"] == "After hours: straight to voicemail" for step in test.steps)
+
+
+def test_a_live_test_follows_failover_and_acceptance_and_says_which_rule_answered(app, assigned, account, admin):
+    client = assigned.client
+    client.failover_numbers = ["+14155550188"]
+    client.whisper, client.require_accept = True, True
+    db.session.commit()
+    account.set_target_behaviour(client.phone, "voicemail")
+    test = on_demand.start_test_call(assigned, admin)
+    run_queued_jobs(app)
+    test = finished(test.id)
+    assert (test.step, test.result) == ("answered", "passed"), test.steps
+    assert test.detail == "(415) 555-0188 pressed 1 and answered the forwarded call (rule: failover 2)"
+    details = [step["detail"] for step in test.steps]
+    assert any(detail.endswith("did not answer; ringing the next number (rule: open)") for detail in details), details
+
+
+def test_a_live_test_after_hours_ends_at_the_voicemail_the_rules_send_it_to(app, assigned, account, admin):
+    client = assigned.client
+    client.timezone = "America/New_York"
+    client.business_hours = {"mon": [["09:00", "17:00"]]}
+    db.session.commit()
+    with time_machine.travel(datetime(2026, 11, 24, 12, 0, tzinfo=ZoneInfo("America/New_York")), tick=True):
+        test = on_demand.start_test_call(assigned, admin)
+        run_queued_jobs(app)
+    test = finished(test.id)
+    assert (test.step, test.result) == ("voicemail", "passed"), test.steps
+    assert test.detail == ("After hours: phoneapp sent the call straight to voicemail with the greeting "
+                           "(rule: after-hours)")

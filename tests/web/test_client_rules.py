@@ -21,7 +21,7 @@ GOOD_FORM = EMPTY_FORM | {
     "hours_thu": "09:00-17:00", "hours_fri": "09:00-17:00, 22:00-06:00", "timezone": "America/New_York",
     "closed_dates": "2026-12-25\n2027-01-01", "after_hours": "forward", "after_hours_number": "(415) 555-0100",
     "failover_numbers": "(415) 555-0101\n+14155550102", "ring_mode": "sequential", "ring_seconds": "20",
-    "greeting": "Thanks for calling Acme."}
+    "whisper": "1", "require_accept": "1", "greeting": "Thanks for calling Acme."}
 
 
 def page_at(app, moment, endpoint, **values):
@@ -61,6 +61,7 @@ def test_good_rules_are_saved_shown_in_words_and_audited(app, staff_client, make
     assert (client.after_hours, client.after_hours_number) == ("forward", "+14155550100")
     assert client.failover_numbers == ["+14155550101", "+14155550102"]
     assert client.ring_seconds == 20
+    assert (client.whisper, client.require_accept) == (True, True)
 
     # Monday 18:00 in New York.
     page = page_at(app, datetime(2026, 11, 23, 23, 0, tzinfo=UTC), "clients.client_detail",
@@ -68,7 +69,7 @@ def test_good_rules_are_saved_shown_in_words_and_audited(app, staff_client, make
     rules = page.find(id="client-rules")
     assert text_of(rules.find(attrs={"data-rule-summary": True})) == (
         "Now: after hours until 9:00 Tue (New York time), forwards to (415) 555-0100 · "
-        "rings 3 numbers in turn, 20 s each")
+        "rings 3 numbers in turn, 20 s each, whisper, press 1 to accept")
     assert "Mon 09:00–12:00, 13:00–17:00" in text_of(rules)
     changes = text_of(page.find(attrs={"aria-labelledby": "client-changes"}))
     assert "Routing rules changed" in changes and "none → (415) 555-0101, (415) 555-0102" in changes
@@ -77,6 +78,14 @@ def test_good_rules_are_saved_shown_in_words_and_audited(app, staff_client, make
     form = soup(staff_client.get(url_for("clients.edit_client_rules", client_id=client.id)))
     assert form.find(id="rules-hours_mon")["value"] == "09:00-12:00, 13:00-17:00"
     assert form.find(id="rules-ring_seconds")["value"] == "20"
+    assert all(form.find(id=box).has_attr("checked") for box in ("rules-whisper", "rules-require_accept"))
+
+    # Unticked boxes are not sent: the client stops screening its calls.
+    assert post_rules(staff_client, client, {key: value for key, value in GOOD_FORM.items()
+                                             if key not in ("whisper", "require_accept")}).status_code == 303
+    db.session.expire_all()
+    client = db.session.get(Client, client.id)
+    assert (client.whisper, client.require_accept) == (False, False)
 
 
 @pytest.mark.parametrize("change, field, words", [
