@@ -184,7 +184,8 @@ def export_batches(filters, batch_size=EXPORT_BATCH_SIZE):
         sa.select(CallRecord.id, CallRecord.started_at, CallRecord.to_number, CallRecord.from_number,
                   CallRecord.caller_city, CallRecord.caller_state, CallRecord.forwarded_to, CallRecord.status,
                   CallRecord.dial_status, CallRecord.dial_leg_status, CallRecord.routed_by, CallRecord.duration,
-                  CallRecord.is_test, CallRecord.requires_accept, CallRecord.accepted_by,
+                  CallRecord.is_test, CallRecord.requires_accept, CallRecord.accepted_by, CallRecord.answered_by,
+                  CallRecord.route_rule,
                   CallRecord.recording_url, CallRecord.voicemail_url, CallRecord.twilio_call_sid,
                   PhoneAssignment.phone_number, PhoneAssignment.friendly_name, Client.name.label("client_name"))
         .select_from(CallRecord)

@@ -42,7 +42,8 @@ _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_HEADER = (
     "call_id", "started_at", "tracking_number", "number_name", "client", "caller", "caller_city", "caller_state",
-    "forwarded_to", "outcome", "status", "dial_status", "duration_seconds", "test", "recording_url",
+    "forwarded_to", "outcome", "answered_by", "route_rule", "status", "dial_status", "duration_seconds", "test",
+    "recording_url",
     "voicemail_url", "twilio_call_sid",
 )
 
@@ -139,7 +140,8 @@ def export_row(row, zone):
     outcome = outcome_of(row)
     return (row.id, started, safe(row.phone_number or row.to_number), safe(row.friendly_name),
             safe(row.client_name), safe(row.from_number), safe(row.caller_city), safe(row.caller_state),
-            safe(row.forwarded_to), outcome, safe(row.status), safe(row.dial_status),
+            safe(row.forwarded_to), outcome, safe(row.answered_by), safe(row.route_rule), safe(row.status),
+            safe(row.dial_status),
             "" if row.duration is None else row.duration, "yes" if row.is_test else "no",
             safe(row.recording_url), safe(row.voicemail_url), safe(row.twilio_call_sid))
 

@@ -248,7 +248,8 @@ def test_export_is_the_filtered_calls_in_log_order(admin_client, log, acme):
         "call_id": str(call.id), "started_at": "2024-03-04T10:00:00-05:00",
         "tracking_number": log["acme"].phone_number, "number_name": "Google Ads", "client": "Acme Plumbing",
         "caller": "+12025550143", "caller_city": "", "caller_state": "", "forwarded_to": "+14155550187",
-        "outcome": "missed", "status": "completed", "dial_status": "no-answer", "duration_seconds": "",
+        "outcome": "missed", "answered_by": "", "route_rule": "",
+        "status": "completed", "dial_status": "no-answer", "duration_seconds": "",
         "test": "no", "recording_url": "", "voicemail_url": "", "twilio_call_sid": "CAa2",
     }
     voicemail = dict(zip(header, rows[2], strict=True))
