@@ -35,6 +35,8 @@ class NumberCard:
     running_test: TestCall | None = None
     # The client's rule in force now, in words; None for a number with no client.
     rules: RuleSummary | None = None
+    # Its newest real call: how it ended and the rule that routed it stand beside "Last call".
+    last_call: CallRecord | None = None
 
     @property
     def target_source(self):
@@ -87,6 +89,17 @@ def live_calls_by_number(ids):
     return live
 
 
+def last_calls_by_number(ids):
+    """{number id: its newest real call}, one query."""
+    if not ids:
+        return {}
+    newest = (sa.select(sa.func.max(CallRecord.id))
+              .where(CallRecord.phone_assignment_id.in_(ids), CallRecord.is_test.is_(False))
+              .group_by(CallRecord.phone_assignment_id))
+    calls = db.session.scalars(sa.select(CallRecord).where(CallRecord.id.in_(newest))).all()
+    return {call.phone_assignment_id: call for call in calls}
+
+
 def build_cards(numbers, statuses=None):
     """A NumberCard per number, in the given order; a fixed number of queries whatever the count."""
     ids = [number.id for number in numbers]
@@ -94,9 +107,10 @@ def build_cards(numbers, statuses=None):
     today = calls_today_by_number(ids)
     live = live_calls_by_number(ids)
     running = running_tests_by_number(ids)
+    last = last_calls_by_number(ids)
     now = utcnow()
     return [NumberCard(number, statuses[number.id], today.get(number.id, 0), live.get(number.id),
-                       running.get(number.id), rules_in_force(number, now))
+                       running.get(number.id), rules_in_force(number, now), last.get(number.id))
             for number in numbers]
 
 
