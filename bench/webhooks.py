@@ -13,8 +13,17 @@ against the voice webhooks sent, and the goals: phoneapp >= 0.5 x the bare endpo
 under 50 ms, each web process under 150 MB. wrk keeps every connection busy, so latency is about
 connections / throughput: the p99 goal follows the throughput.
 
+One client in ten screens its calls (a failover number rung in turn, a whisper and press 1 for whoever picks
+up). After the mixed runs, each webhook route runs alone for --route-seconds at the same connections
+(bench/webhook_routes.py), and a table gives its requests/s, p50 and p99, non-2xx answers and CPU per request:
+/twilio/voice, for a number that rings one phone and for a screened one (whose <Dial> rings a <Number url> of
+/twilio/whisper); /twilio/whisper (what the person who picks up hears, answered from its URL alone);
+/twilio/accept (Digits=1); /twilio/dial-status?attempt=0 of a pickup that did not press 1 (answered with the
+failover's <Dial>) and the plain /twilio/dial-status; /twilio/dial-events, /twilio/status and /twilio/recording.
+The screened routes' URLs are the ones phoneapp's own TwiML gives.
+
     .venv/bin/python bench/webhooks.py [--duration 20] [--warmup 5] [--connections 16] [--workers N]
-                                       [--threads 8] [--numbers 1000] [--history 200000]
+                                       [--threads 8] [--numbers 1000] [--history 200000] [--route-seconds 5]
 
 Linux only (CPU time and memory come from /proc). Needs wrk (`apt-get install wrk`, or build it from
 https://github.com/wg/wrk) and PostgreSQL's server programs (initdb, pg_ctl; `apt-get install postgresql`,
@@ -44,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
+from bench import webhook_routes  # noqa: E402
 from tests.support.private_postgres import PostgresServer, free_port  # noqa: E402
 
 # Signatures are checked against this address, not the one wrk connects to: as behind a TLS proxy.
@@ -53,6 +63,8 @@ AUTH_TOKEN = secrets.token_hex(16)
 SECRET_KEY = secrets.token_urlsafe(48)
 GOAL_RATIO, GOAL_P99_MS, GOAL_RSS_MB = 0.5, 50, 150
 WRK_THREADS = 2
+# One client in this many rings a failover number after its own, with a whisper and press 1 to accept.
+SCREENED_EVERY = 10
 # Calls are sent in blocks: every voice webhook of a block, then every "ringing" of it, and so on, so that
 # the requests of one call are a block apart, as Twilio's callbacks of one call are seconds apart.
 BLOCK = 64
@@ -153,7 +165,10 @@ def app_environ(database_url, instance_path):
 
 
 def prepare_database(environ, rng, numbers, clients, history):
-    """Migrate, seed clients, assigned numbers and a call history, and write the routing cache."""
+    """Migrate, seed clients, assigned numbers and a call history, and write the routing cache.
+
+    Returns the tracking numbers, and those of them whose client screens its calls.
+    """
     from flask_migrate import upgrade
 
     from phoneapp import create_app
@@ -174,6 +189,13 @@ def prepare_database(environ, rng, numbers, clients, history):
             if number not in used:
                 used.add(number)
                 tracked.append(number)
+        for client in client_rows[::SCREENED_EVERY]:
+            failover = phone(rng)
+            while failover in used:
+                failover = phone(rng)
+            used.add(failover)
+            client.failover_numbers, client.ring_mode = [failover], "sequential"
+            client.whisper = client.require_accept = True
         # One number in five forwards somewhere other than its client's phone, as agencies do.
         db.session.add_all(PhoneAssignment(
             twilio_sid=f"PN{rng.getrandbits(128):032x}", phone_number=number, friendly_name=f"Line {i}",
@@ -204,7 +226,7 @@ def prepare_database(environ, rng, numbers, clients, history):
             conn.commit()
             conn.autocommit = True
             conn.execute("VACUUM ANALYZE")
-    return tracked
+    return tracked, [number for i, number in enumerate(tracked) if i % clients % SCREENED_EVERY == 0]
 
 
 def calls_fully_sent(sent_per_thread):
@@ -254,30 +276,60 @@ def call_counts(conn):
 class Requests:
     """Raw, signed HTTP requests of whole calls, as Twilio sends them."""
 
+    account_sid = ACCOUNT_SID
+
     def __init__(self, tracked, port, seed):
         self.tracked = tracked
         self.host = f"127.0.0.1:{port}"
         self.validator = RequestValidator(AUTH_TOKEN)
         self.rng = random.Random(seed)
 
+    def signed(self, path, params):
+        """The body of `params` POSTed to `path` (and its query), and its X-Twilio-Signature."""
+        return urlencode(params), self.validator.compute_signature(PUBLIC_BASE_URL + path, params)
+
     def raw(self, path, params, prefix=""):
-        body = urlencode(params)
-        signature = self.validator.compute_signature(PUBLIC_BASE_URL + path, params)
+        body, signature = self.signed(path, params)
         return (f"POST {prefix}{path} HTTP/1.1\r\nHost: {self.host}\r\nUser-Agent: TwilioProxy/1.1\r\n"
                 f"Accept: */*\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                 f"X-Twilio-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+
+    def post(self, path, params):
+        """Send one signed request now and return the answer (bytes); anything but a 200 ends the benchmark."""
+        body, signature = self.signed(path, params)
+        request = urllib.request.Request(
+            f"http://{self.host}{path}", data=body.encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            fail(f"POST {path} answered {error.code}: {error.read()[:300]!r}")
+
+    @staticmethod
+    def public_path(url):
+        """The path and query of a URL phoneapp gave Twilio."""
+        if not (url or "").startswith(PUBLIC_BASE_URL + "/"):
+            fail(f"{url!r} is not under {PUBLIC_BASE_URL}")
+        return url[len(PUBLIC_BASE_URL):]
+
+    def caller(self):
+        return phone(self.rng)
+
+    def call_params(self, to, caller, call_sid):
+        """What every request of the inbound call `call_sid` from `caller` to `to` carries."""
+        city, state, zip_code = self.rng.choice(PLACES)
+        return {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "CallSid": call_sid, "Called": to,
+                "CalledCountry": "US", "Caller": caller, "CallerCity": city, "CallerCountry": "US",
+                "CallerState": state, "CallerZip": zip_code, "Direction": "inbound", "From": caller,
+                "FromCity": city, "FromCountry": "US", "FromState": state, "FromZip": zip_code, "To": to,
+                "ToCountry": "US"}
 
     def call(self, prefix=""):
         """The five requests of one forwarded, answered call: [(kind, raw request)] in Twilio's order."""
         rng = self.rng
         to = rng.choice(self.tracked)
-        caller = phone(rng)
-        city, state, zip_code = rng.choice(PLACES)
-        base = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "CallSid": "CA" + secrets.token_hex(16),
-                "Called": to, "CalledCountry": "US", "Caller": caller, "CallerCity": city, "CallerCountry": "US",
-                "CallerState": state, "CallerZip": zip_code, "Direction": "inbound", "From": caller,
-                "FromCity": city, "FromCountry": "US", "FromState": state, "FromZip": zip_code, "To": to,
-                "ToCountry": "US"}
+        base = self.call_params(to, phone(rng), "CA" + secrets.token_hex(16))
         talk = rng.randint(20, 400)
 
         def status(value, sequence, **extra):
@@ -304,9 +356,21 @@ class Requests:
                     block = [self.call(prefix) for _ in range(min(BLOCK, calls_per_thread - start))]
                     for step in range(5):
                         for call in block:
-                            kind, raw = call[step]
-                            out.write(f"{kind} {len(raw)}\n".encode() + raw)
+                            out.write(wrk_entry(*call[step]))
         return calls_per_thread * 5
+
+    @staticmethod
+    def write_each(path_prefix, per_thread, make):
+        """One file per wrk thread of `per_thread` requests, each (kind, raw request) from `make()`."""
+        for thread in range(WRK_THREADS):
+            with open(f"{path_prefix}.{thread}", "wb") as out:
+                for _ in range(per_thread):
+                    out.write(wrk_entry(*make()))
+
+
+def wrk_entry(kind, raw):
+    """One request as WRK_SCRIPT reads it."""
+    return f"{kind} {len(raw)}\n".encode() + raw
 
 
 # --- gunicorn and wrk -------------------------------------------------------------------------------------
@@ -492,6 +556,8 @@ def main():
     parser.add_argument("--numbers", type=int, default=1000, help="assigned tracking numbers")
     parser.add_argument("--clients", type=int, default=300, help="clients the numbers belong to")
     parser.add_argument("--history", type=int, default=200_000, help="call records already in the database")
+    parser.add_argument("--route-seconds", type=int, default=5,
+                        help="seconds each webhook route runs alone after the mixed runs (0: none)")
     parser.add_argument("--keep", action="store_true", help="leave the database and gunicorn up until Enter")
     args = parser.parse_args()
     logging.disable(logging.INFO)  # Alembic and the app log their start-up at INFO.
@@ -518,7 +584,8 @@ def main():
             pg_version = conn.execute("SHOW server_version").fetchone()[0]
         environ = app_environ(database_url, str(instance))
         started = time.perf_counter()
-        tracked = prepare_database(environ, random.Random(2026), args.numbers, args.clients, args.history)
+        tracked, screened = prepare_database(environ, random.Random(2026), args.numbers, args.clients,
+                                             args.history)
         seeded = time.perf_counter() - started
         port = free_port()
         gunicorn, log_path = start_gunicorn(environ, port, args.workers, args.threads, work.name)
@@ -531,7 +598,8 @@ def main():
               f"gunicorn {gunicorn_package.__version__} -k gthread -w {args.workers} --threads {args.threads}, "
               f"wrk -t {WRK_THREADS} -c {args.connections}")
         print(f"database : migrated and seeded in {seeded:.1f} s: {args.clients} clients, {args.numbers} assigned "
-              f"numbers, {args.history:,} earlier calls; routing cache written")
+              f"numbers, {args.history:,} earlier calls; routing cache written; {len(screened)} numbers screened "
+              "(failover, whisper, press 1)")
         print(f"runs     : {args.warmup} s warm-up, then {args.duration} s measured, bare endpoint first; "
               "each call = voice, status ringing, status in-progress, dial-status completed, status completed\n")
 
@@ -557,6 +625,18 @@ def main():
         app["cpu_written"] = CpuMeter.difference(app["cpu_start"], meter.snapshot())
         memory = {pid: memory_mb(pid) for pid in child_pids(gunicorn.pid)}
         report(bare, app, caught_up, before, after, memory, log_path)
+        if args.route_seconds > 0:
+            # No route is faster than the bare endpoint, nor, by far, than the mix: enough calls not to come round.
+            rate = min(bare["rps"], 4 * max(warm["rps"], app["rps"]))
+
+            def run_route(path_prefix, seconds):
+                return run_wrk(wrk, str(script), path_prefix, port, seconds, args.connections, meter)
+
+            rows = webhook_routes.measure(
+                requests, run_route, database_url, prefix + "-route", plain=sorted(set(tracked) - set(screened)),
+                screened=screened, per_thread=int(rate * args.route_seconds * 1.25 / WRK_THREADS) + BLOCK,
+                seconds=args.route_seconds)
+            webhook_routes.report(rows, args.route_seconds, args.connections, len(screened))
         if args.keep:
             input(f"\nphoneapp on http://127.0.0.1:{port}, database {database_url}; Enter stops them. ")
     finally:

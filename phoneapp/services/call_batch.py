@@ -61,7 +61,7 @@ class CallBatch:
 
 
 def _call_sid_of(event):
-    if event["kind"] == "dial_event":
+    if event["kind"] in ("dial_event", "whisper", "accept"):
         return event["params"].get("ParentCallSid")
     if event["kind"] in ("call", "call_status", "dial_result", "recording"):
         return event["params"].get("CallSid")

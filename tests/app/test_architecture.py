@@ -85,6 +85,8 @@ URL_MAP = {
     ("POST", "/twilio/status"),
     ("POST", "/twilio/test-call-status"),
     ("POST", "/twilio/voice"),
+    ("POST", "/twilio/whisper"),
+    ("POST", "/twilio/accept"),
     ("GET", "/users"),
     ("POST", "/users"),
     ("GET", "/users/<int:user_id>"),
