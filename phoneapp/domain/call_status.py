@@ -60,14 +60,15 @@ def caller_left_first(dial_status, call_status):
                                          and dial_status not in ANSWERED_DIAL_STATUSES)
 
 
-def forward_verdict(dial_status, dial_leg_status, caller_hung_up, person_unconfirmed=False):
+def forward_verdict(dial_status, dial_leg_status, caller_hung_up, person_unconfirmed=False, accepted=False):
     """How the target did on one forward: "answered", "failed", or None when the call says nothing of it.
 
     A caller who hung up while it rang says nothing of the target: it neither counts against it nor clears
     its failures. Without the <Dial> result, the forwarded leg's own callbacks decide, unless acceptance was
-    required and nobody is known to have pressed 1 (`person_unconfirmed`): a leg picked up says nothing then.
+    required and nobody is known to have pressed 1 (`person_unconfirmed`): a leg picked up says nothing then. A
+    person who pressed 1 (`accepted`) took the call, whatever an earlier target did.
     """
-    if dial_status in ANSWERED_DIAL_STATUSES:
+    if dial_status in ANSWERED_DIAL_STATUSES or accepted:
         return "answered"
     if caller_hung_up:
         return None
@@ -81,22 +82,28 @@ def forward_verdict(dial_status, dial_leg_status, caller_hung_up, person_unconfi
     return None
 
 
-def call_outcome(status, dial_status, routed_by, has_voicemail, dial_leg_status=None, person_unconfirmed=False):
+def call_outcome(status, dial_status, routed_by, has_voicemail, dial_leg_status=None, person_unconfirmed=False,
+                 accepted=False):
     """One word for staff: how the call ended up, as shown in lists, filters, figures and the API.
 
     `person_unconfirmed`: the client requires acceptance and nobody is known to have pressed 1, so a leg that was
-    picked up is no answer (a personal voicemail picks up too).
+    picked up is no answer (a personal voicemail picks up too); `accepted`: somebody pressed 1, which is an answer
+    whatever an earlier target's result said. A live call nobody has taken yet is in progress: a failover target
+    may still take it, or the caller may still be leaving a message.
     """
     if routed_by == "blocked":
         return "blocked"
-    if dial_status in FAILED_DIAL_STATUSES:
-        return "voicemail" if has_voicemail else "missed"
     if dial_status in ANSWERED_DIAL_STATUSES:
         return "answered"
     if routed_by == "message":
         return "unrouted"
     if status not in TERMINAL_STATUSES:
-        return "in progress"
+        # A message is left only once nobody took the call, and the call ends with it.
+        return "voicemail" if has_voicemail else "in progress"
+    if accepted:
+        return "answered"
+    if dial_status in FAILED_DIAL_STATUSES:
+        return "voicemail" if has_voicemail else "missed"
     # Over, with no <Dial> result (a hang-up while it rang, or its request lost): the forwarded
     # leg's own callbacks say whether anybody picked up; without them, nobody is known to have.
     if dial_status != "canceled" and dial_leg_status in ANSWERED_LEG_STATUSES and not person_unconfirmed:
@@ -114,6 +121,7 @@ def outcome_words(value):
 
 def outcome_of(call):
     """call_outcome of anything with a call record's fields: a CallRecord or a row of its columns."""
-    unconfirmed = bool(call.requires_accept) and call.accepted_by is None
+    accepted = bool(call.requires_accept) and call.accepted_by is not None
     return call_outcome(call.status, call.dial_status, call.routed_by, bool(call.voicemail_url),
-                        call.dial_leg_status, person_unconfirmed=unconfirmed)
+                        call.dial_leg_status, person_unconfirmed=bool(call.requires_accept) and not accepted,
+                        accepted=accepted)

@@ -46,9 +46,9 @@ def step_of_inbound_call(*, status, routed_by, forwarded_to, dial_leg_status, di
     if dial_status in ("busy", "no-answer", "failed") and rings_left:
         ended = _dial_ended(dial_status, forwarded_to).detail
         return StepReached("forwarding", False, None, f"{ended}; ringing the next number{by_rule}")
-    if dial_status in ("completed", "answered", "in-progress"):
+    pressed = " pressed 1 and" if requires_accept else ""
+    if dial_status in ("completed", "answered", "in-progress") or (requires_accept and answered_by):
         who = answered_by or forwarded_to or "The target"
-        pressed = " pressed 1 and" if requires_accept else ""
         return StepReached("answered", True, True, f"{who}{pressed} answered the forwarded call{by_rule}")
     if dial_status:
         ended = _dial_ended(dial_status, forwarded_to)

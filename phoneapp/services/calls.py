@@ -99,7 +99,7 @@ def _tie_callback_to_number(record, at):
 def _note_forward(record):
     """Feed the number's failed-forward streak with what this call says of its target, if anything."""
     verdict = forward_verdict(record.dial_status, record.dial_leg_status, record.caller_hung_up,
-                              _person_unconfirmed(record))
+                              _person_unconfirmed(record), accepted=record.requires_accept and bool(record.accepted_by))
     if record.phone_assignment_id is None or record.is_test or verdict is None:
         return
     batch = current_batch()
@@ -305,8 +305,9 @@ def record_dial_event(params, *, at=None):
     return record
 
 
-def record_acceptance(params, *, at=None, target=None):
-    """The person who picked up a forward pressed 1 (SPEC §3a.4): they took the call."""
+def record_acceptance(params, *, at=None, target=None, attempt=0):
+    """The person who picked up a forward pressed 1 (SPEC §3a.4): they took the call, on ring `attempt` of a plan
+    that rings its targets in turn (0 first), which names the rule that answered."""
     at = at or utcnow()
     named = call_label(params.get("ParentCallSid"), params.get("CallSid"))
     parent_sid = fitted_sid(params, "ParentCallSid", named)
@@ -322,6 +323,11 @@ def record_acceptance(params, *, at=None, target=None):
     # Only one person can take a call; Twilio's retry of the same key press names the same one.
     if record.accepted_by is None:
         record.accepted_by = target
+    if attempt > attempt_of_rule(record.route_rule):
+        # A later ring than any result heard of: what the earlier rings ended as is not this call's result.
+        record.route_rule = f"failover {attempt + 1}"
+        record.dial_status = record.dial_leg_status = record.dial_duration = None
+        record.dial_call_sid = fitted_sid(params, "CallSid", named)
     accepted = earliest(record.accepted_at, at)
     if accepted != record.accepted_at:
         record.accepted_at = accepted

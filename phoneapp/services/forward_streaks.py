@@ -13,13 +13,13 @@ from phoneapp.domain.number_status import FAILING_STREAK
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, PhoneAssignment
 from phoneapp.services.alerts import raise_alert, resolve_alerts
-from phoneapp.services.call_outcomes import person_unconfirmed
+from phoneapp.services.call_outcomes import person_accepted, person_unconfirmed
 
 
 def _says_something_of_the_target():
     """call_status.forward_verdict is not None, as SQL: the calls a streak is made of."""
     return sa.or_(
-        CallRecord.dial_status.in_(ANSWERED_DIAL_STATUSES),
+        CallRecord.dial_status.in_(ANSWERED_DIAL_STATUSES), person_accepted(),
         sa.and_(CallRecord.caller_hung_up.is_(False), sa.or_(
             CallRecord.dial_status.in_(FAILED_DIAL_STATUSES),
             sa.and_(CallRecord.dial_status.is_(None), CallRecord.dial_leg_status.in_(FAILED_DIAL_STATUSES)),
@@ -31,15 +31,16 @@ def failed_forward_streak(phone_assignment_id, limit=FAILING_STREAK):
     """How many of the number's latest forwards failed in a row (at most `limit`), hang-ups left out."""
     latest = db.session.execute(
         sa.select(CallRecord.dial_status, CallRecord.dial_leg_status, CallRecord.caller_hung_up,
-                  person_unconfirmed())
+                  person_unconfirmed(), person_accepted())
         .where(CallRecord.phone_assignment_id == phone_assignment_id, CallRecord.is_test.is_(False),
                _says_something_of_the_target())
         .order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
         .limit(limit)
     ).all()
     streak = 0
-    for dial_status, dial_leg_status, caller_hung_up, unconfirmed in latest:
-        if forward_verdict(dial_status, dial_leg_status, caller_hung_up, bool(unconfirmed)) != "failed":
+    for dial_status, dial_leg_status, caller_hung_up, unconfirmed, accepted in latest:
+        if forward_verdict(dial_status, dial_leg_status, caller_hung_up, bool(unconfirmed),
+                           accepted=bool(accepted)) != "failed":
             break
         streak += 1
     return streak

@@ -119,7 +119,7 @@ def apply_event(event):
         pass  # kept as the call's event: the person who picked up heard who is calling
     elif kind == "accept":
         if event.get("accepted"):
-            calls.record_acceptance(params, at=at, target=event.get("target"))
+            calls.record_acceptance(params, at=at, target=event.get("target"), attempt=event.get("attempt") or 0)
     elif kind == "recording":
         calls.record_recording(params, event["recording_kind"], at=at)
     elif kind == "test_caller_status":

@@ -130,9 +130,11 @@ def _dial(plan, attempt, caller, called, name):
         # Everything the whisper says is in its URL (signed by Twilio with it), so it is answered without a lookup.
         words = {"name": name or display_phone(called)} if plan.whisper else {}
         accept = {"accept": 1} if plan.require_accept else {}
+        # Which ring of a plan in turn this is: the person who presses 1 took the call by that ring's rule.
+        ring = {"attempt": attempt} if in_turn else {}
 
         def whisper_url_for(target):
-            return public_url("webhooks.whisper", target=target, **words, **accept)
+            return public_url("webhooks.whisper", target=target, **ring, **words, **accept)
     # Twilio rejects a callerId that is not a number (13214): withheld callers show the tracking number.
     caller_id = caller if is_dialable(caller) else called if is_dialable(called) else None
     return dial_twiml(
@@ -156,17 +158,26 @@ def call_status():
     return twiml_response(empty_twiml())
 
 
+def _target_named():
+    """The target phoneapp's own URL names (the number that ring rang), as a call's record keeps numbers."""
+    return fit_text(request.args.get("target") or "", NUMBER_LENGTH).value or None
+
+
+def _attempt_named():
+    """The ring of a plan in turn that phoneapp's own URL names (0 first), or None."""
+    attempt = request.args.get("attempt", type=int)
+    # Only phoneapp's own URLs name an attempt, and a plan rings at most its first target and 5 more.
+    return attempt if attempt is not None and 0 <= attempt <= MAX_FAILOVER_NUMBERS else None
+
+
 @bp.post("/dial-status")
 @require_twilio_signature
 @require_call_sid
 def dial_status():
     """The <Dial action>: the forwarded leg's result; the next target in turn, or voicemail, when nobody answered
     and the caller is still on."""
-    attempt = request.args.get("attempt", type=int)
-    # Only phoneapp's own action URLs name an attempt, and a plan rings at most its first target and 5 more.
-    if attempt is not None and not 0 <= attempt <= MAX_FAILOVER_NUMBERS:
-        attempt = None
-    target = fit_text(request.args.get("target") or "", NUMBER_LENGTH).value or None
+    attempt = _attempt_named()
+    target = _target_named()
     record_webhook(webhook_event("dial_result", request.form, attempt=attempt or 0, target=target))
     dial_status = dial_result_status(request.form.get("DialCallStatus"), request.form.get("DialBridged"))
     if not offers_voicemail(dial_status, request.form.get("CallStatus")):
@@ -186,10 +197,12 @@ def dial_status():
 def whisper():
     """The <Number url> of a screened forward, on the leg of whoever picked up, before the caller is put through:
     who is calling, and press 1 when the client requires acceptance. Answered from its URL alone."""
-    target = fit_text(request.args.get("target") or "", NUMBER_LENGTH).value or None
+    target = _target_named()
     record_webhook(webhook_event("whisper", request.form, target=target))
     name = fit_text(request.args.get("name") or "", 100).value
-    accept_url = public_url("webhooks.accept", target=target) if request.args.get("accept") == "1" else None
+    attempt = _attempt_named()
+    ring = {"attempt": attempt} if attempt is not None else {}
+    accept_url = public_url("webhooks.accept", target=target, **ring) if request.args.get("accept") == "1" else None
     return twiml_response(whisper_twiml(f"Call from {name}" if name else None, accept_url=accept_url))
 
 
@@ -199,9 +212,10 @@ def whisper():
 def accept():
     """The key the person who picked up pressed on the whisper: 1 takes the call, anything else hangs their leg up
     (and the caller's <Dial> moves on)."""
-    target = fit_text(request.args.get("target") or "", NUMBER_LENGTH).value or None
+    target = _target_named()
     digits = request.form.get("Digits")
-    record_webhook(webhook_event("accept", request.form, target=target, accepted=digits == "1"))
+    record_webhook(webhook_event("accept", request.form, target=target, attempt=_attempt_named() or 0,
+                                 accepted=digits == "1"))
     return twiml_response(accept_twiml(digits))
 
 

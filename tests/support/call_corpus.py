@@ -154,9 +154,10 @@ def without(steps, *names):
 
 
 ANSWER_EVIDENCE = frozenset({"leg in-progress", "leg completed", "dial action"})
-# The call is over once Twilio says so, or once phoneapp answered its last TwiML with <Hangup>.
+# The call is over once Twilio says so, or once phoneapp answered its last TwiML with <Hangup>. Until then a call
+# nobody took is in progress: a <Dial action> answered with the voicemail prompt has the caller still on the line.
 OVER = frozenset({"dial action", "final"})
-OVER_AFTER_VOICEMAIL = OVER | {"record action"}
+OVER_AFTER_VOICEMAIL = frozenset({"record action", "final"})
 VOICEMAIL_LEFT = frozenset({"record action", "recording completed"})
 
 CORPUS = (
@@ -181,7 +182,7 @@ CORPUS = (
         "no answer, caller hangs up at the beep",
         unanswered_steps("no-answer", 30) + (final(36.4, 36),),
         Expected("missed", ended=36, duration=36),
-        (OVER,)),
+        (frozenset({"final"}),)),
     CallSequence(
         "caller hangs up while it rings (leg canceled)",
         (voice(), leg("initiated", 0.5), leg("ringing", 1), leg("canceled", 10, 0),

@@ -89,3 +89,34 @@ def test_without_acceptance_the_same_pickup_is_an_answer(signed_post, screened):
     call_whose_dial_result_is_lost(signed_post, PICKED_UP, presses_1=False)
     picked_up = record(PICKED_UP)
     assert (outcome_of(picked_up), picked_up.answered_by, picked_up.requires_accept) == ("answered", TARGET, False)
+
+
+@pytest.mark.parametrize("with_dial_result", [True, False], ids=["dial result", "dial result lost"])
+def test_while_the_failover_rings_the_call_is_in_progress_not_missed(signed_post, screened, with_dial_result):
+    client = screened.client
+    client.failover_numbers = ["+14155550188"]
+    db.session.commit()
+    call = PICKED_UP
+    signed_post("/twilio/voice", voice_params(call_sid=call))
+    # The first phone's voicemail picked up and nobody pressed 1: phoneapp rings the failover.
+    answer = signed_post("/twilio/dial-status?" + urlencode({"attempt": 0, "target": TARGET}), voice_params(
+        call_sid=call, CallStatus="in-progress", DialCallStatus="completed", DialBridged="false",
+        DialCallSid="CB" + "3" * 32, DialCallDuration="5"))
+    assert "+14155550188" in answer.get_data(as_text=True)
+    assert outcome_of(record(call)) == "in progress"
+    assert db.session.scalars(calls_select(outcome=("voicemail", "missed"))).all() == []
+    second_leg = {**leg(call, CallStatus="in-progress"), "CallSid": "CB" + "4" * 32, "To": "+14155550188"}
+    signed_post("/twilio/accept?" + urlencode({"target": "+14155550188", "attempt": 1}),
+                {**second_leg, "Digits": "1"})
+    taken = record(call)
+    assert (outcome_of(taken), taken.answered_by, taken.route_rule) == ("in progress", "+14155550188", "failover 2")
+    if with_dial_result:
+        signed_post("/twilio/dial-status?" + urlencode({"attempt": 1, "target": "+14155550188"}), voice_params(
+            call_sid=call, CallStatus="in-progress", DialCallStatus="completed", DialBridged="true",
+            DialCallSid=second_leg["CallSid"], DialCallDuration="50"))
+    signed_post("/twilio/status", voice_params(call_sid=call, CallStatus="completed", CallDuration="60"))
+    over = record(call)
+    assert (outcome_of(over), over.answered_by, over.route_rule) == ("answered", "+14155550188", "failover 2")
+    assert over.dial_status == ("completed" if with_dial_result else None)
+    # An answered call: the number's failed-forward streak is not fed by the first phone's voicemail.
+    assert db.session.get(PhoneAssignment, screened.id).failed_forward_streak == 0
