@@ -137,7 +137,8 @@ def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
         return None
     at = at or utcnow()
     phone_assignment_id = entry.assignment_id if entry is not None else None
-    client_id = entry.client_id if entry is not None and decision.routed_by == "assignment" else None
+    # A blocked caller called the client's number too: the call is in its history, counted nowhere.
+    client_id = entry.client_id if entry is not None and decision.routed_by in ("assignment", "blocked") else None
     status = params.get("CallStatus") if params.get("CallStatus") in ("queued", "ringing", "in-progress") else "ringing"
     is_test = is_test or call_tests.claim_inbound_call(params, phone_assignment_id) is not None
     record = _inbound_call_record(params, call_sid, at, status=status, phone_assignment_id=phone_assignment_id,

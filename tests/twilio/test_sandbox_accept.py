@@ -155,6 +155,7 @@ def test_a_blocked_caller_is_turned_away_recorded_blocked_and_absent_from_failed
     assert rung(call) == [] and call.requests_of("whisper") == []
     record = the_call()
     assert (outcome_of(record), record.route_rule, record.answered_by) == ("blocked", "blocked", None)
+    assert record.client_id == screened_number.client_id, "in the client's history, counted nowhere"
     assert dashboard_figures().failed_total == 0
     stats = client_call_stats(screened_number.client_id)
     assert (stats.calls, stats.answered, stats.voicemail, stats.missed) == (0, 0, 0, 0)

@@ -13,6 +13,7 @@ from phoneapp.extensions import db
 from phoneapp.models import Alert, BlockedNumber, CallRecord
 from phoneapp.services.dashboard import dashboard_figures
 from phoneapp.services.routing_table import write_routing_cache
+from tests.support.pages import ADMIN, login
 from tests.support.webhooks import CALLER, TRACKING, voice_params
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -72,7 +73,8 @@ def test_in_hours_the_call_rings_the_client(signed_post, client_with_hours):
     assert (the_call().route_rule, the_call().forwarded_to) == ("open", TARGET)
 
 
-def test_after_hours_the_caller_hears_the_clients_greeting_and_can_leave_a_message(signed_post, client_with_hours):
+def test_after_hours_the_caller_hears_the_clients_greeting_and_can_leave_a_message(app, signed_post, client_with_hours,
+                                                                                   admin):
     document = answer(signed_post, moment=MONDAY_NIGHT)
     assert document.find("Dial") is None
     assert document.find("Say").text == GREETING and document.find("Record") is not None
@@ -83,6 +85,12 @@ def test_after_hours_the_caller_hears_the_clients_greeting_and_can_leave_a_messa
     assert (call.route_rule, call.routed_by, call.forwarded_to, outcome_of(call)) == (
         "after-hours", "assignment", None, "voicemail")
     assert db.session.scalars(sa.select(Alert)).all() == []
+    # The dashboard says why nobody took it: nobody was rung.
+    with time_machine.travel(MONDAY_NIGHT, tick=False):
+        browser = app.test_client()
+        assert login(browser, *ADMIN).status_code == 303
+        dashboard = browser.get("/partials/dashboard").get_data(as_text=True)
+    assert "after hours" in dashboard and "nobody picked up" not in dashboard
 
 
 def test_after_hours_the_call_goes_to_the_after_hours_number(signed_post, client_with_hours):
