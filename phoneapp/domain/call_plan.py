@@ -5,7 +5,7 @@ is passed in (loaded once and held in memory by the caller), so no query hides i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from phoneapp.domain.block_list import blocking_entry
@@ -69,6 +69,8 @@ class CallPlan:
     reason: str | None = None
     # Targets left out because they are tracking numbers: the call would loop back in.
     skipped: tuple[str, ...] = field(default=())
+    # Every target of the client's rules that is a tracking number, whichever rule this call took (an alert).
+    loops: tuple[str, ...] = field(default=())
 
 
 def plan_call(entry, rules, blocked, caller, now: datetime, *, default_number=None, default_is_tracking=False,
@@ -89,6 +91,13 @@ def plan_call(entry, rules, blocked, caller, now: datetime, *, default_number=No
     if decision.routed_by == "default_number":
         return CallPlan("dial", "default", (decision.target,), ring_seconds=dial_timeout, reason=decision.reason)
     rules = rules or ClientRules()
+    loops = tuple(number for number in (rules.after_hours_number, *rules.failover_numbers[:MAX_FAILOVER_NUMBERS])
+                  if number and number in tracking_numbers)
+    return replace(_client_plan(decision, rules, now, dial_timeout, tracking_numbers), loops=loops)
+
+
+def _client_plan(decision, rules, now, dial_timeout, tracking_numbers) -> CallPlan:
+    """The plan of a call its client takes: business hours, then the targets in the ring mode."""
     ring_seconds = rules.ring_seconds or dial_timeout
     if rules.schedule is not None and not is_open(rules.schedule, now):
         if rules.after_hours == "forward" and rules.after_hours_number:
@@ -141,4 +150,5 @@ def decision_of(plan: CallPlan) -> RoutingDecision:
         reason=plan.reason if plan.rule in ("message", "default") else None,
         rule=plan.rule,
         requires_accept=plan.action == "dial" and plan.require_accept,
+        loops=plan.loops,
     )

@@ -31,6 +31,8 @@ class RoutingDecision:
     rule: str | None = None
     # Only a person who presses 1 takes the call (SPEC §3a.4).
     requires_accept: bool = False
+    # Targets of the client's rules that are tracking numbers, skipped whenever their rule applies.
+    loops: tuple[str, ...] = ()
 
     @property
     def forwards(self):

@@ -50,8 +50,9 @@ def _database_context(to_number, caller, path_client_id):
         entry = load_client_route(to_number, path_client_id)
     fields = load_rule_fields(entry.client_id) if entry is not None else None
     default = current_app.config["DEFAULT_FORWARD_NUMBER"]
-    # Only a number a call may be sent to is asked about: the after-hours number, the default when it is needed.
-    asked = [fields.get("after_hours_number") if fields else None,
+    # Only a number a call may be sent to is asked about: the rules' targets, the default when it is needed.
+    asked = [fields.get("after_hours_number") if fields else None, *(fields.get("failover_numbers") or ()
+                                                                     if fields else ()),
              default if default and unroutable_reason(entry) is not None else None]
     tracking = tracking_numbers_among(asked)
     blocked = block_entries_for(caller, entry.client_id if entry is not None else None)
@@ -59,8 +60,8 @@ def _database_context(to_number, caller, path_client_id):
 
 
 def _cached_tracking(cache, fields):
-    after_hours = fields.get("after_hours_number") if fields else None
-    return frozenset({after_hours}) if after_hours and cache.lookup(after_hours) is not None else frozenset()
+    targets = [fields.get("after_hours_number"), *(fields.get("failover_numbers") or ())] if fields else []
+    return frozenset(number for number in targets if number and cache.lookup(number) is not None)
 
 
 def plan_for(to_number, caller, path_client_id=None, *, from_cache_only=False) -> tuple[CallPlan, CallContext]:

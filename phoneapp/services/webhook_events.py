@@ -22,7 +22,7 @@ from phoneapp.domain.routing import RouteEntry, RoutingDecision
 from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment, utcnow
 from phoneapp.services import call_tests, calls
-from phoneapp.services.alerts import raise_alert
+from phoneapp.services.alerts import raise_alert, resolve_alerts
 from phoneapp.services.call_batch import CallBatch
 from phoneapp.services.call_events import keep_call_event
 from phoneapp.services.call_params import called_number, fitted_text, usable_call_sid
@@ -32,7 +32,12 @@ from phoneapp.services.database_outages import (
     rollback_quietly,
 )
 from phoneapp.services.process_threads import started_for_this_process
-from phoneapp.services.routing_table import UNROUTED_ALERT, resolve_unrouted_alerts, unrouted_alert_text
+from phoneapp.services.routing_table import (
+    LOOP_REFUSAL,
+    UNROUTED_ALERT,
+    resolve_unrouted_alerts,
+    unrouted_alert_text,
+)
 from phoneapp.services.webhook_log import WriteResult
 
 log = logging.getLogger(__name__)
@@ -109,6 +114,8 @@ def apply_event(event):
         elif decision.routed_by == "assignment":
             # Routed to its client: whatever kept this number's calls from anyone has ended.
             resolve_unrouted_alerts([to_number])
+        if decision.routed_by == "assignment":
+            alert_looping_targets(to_number, decision.loops, record.phone_assignment_id)
     elif kind == "call_status":
         calls.record_call_status(params, at=at)
     elif kind == "dial_result":
@@ -158,6 +165,21 @@ def _still_existing(entry):
 def alert_unrouted(to_number, decision, assignment_id):
     message, severity = unrouted_alert_text(to_number, decision)
     raise_alert(UNROUTED_ALERT, to_number, message, severity=severity, phone_assignment_id=assignment_id)
+
+
+# A target of a client's rules that is one of the account's tracking numbers; keyed by the called number.
+LOOPING_TARGET_ALERT = "looping_target"
+
+
+def alert_looping_targets(to_number, loops, assignment_id):
+    """Say which of the rules' targets calls to `to_number` skip, or close the alert once none is skipped."""
+    if not loops:
+        resolve_alerts(LOOPING_TARGET_ALERT, to_number)
+        return
+    numbers = ", ".join(loops)
+    raise_alert(LOOPING_TARGET_ALERT, to_number,
+                f"Calls to {to_number} skip {numbers}: {LOOP_REFUSAL}. Change the client's routing rules.",
+                phone_assignment_id=assignment_id)
 
 
 def _write_batch_or_roll_back(events):

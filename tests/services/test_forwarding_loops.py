@@ -110,3 +110,29 @@ def test_a_default_number_elsewhere_still_takes_unassigned_calls(app, signed_pos
     app.config["DEFAULT_FORWARD_NUMBER"] = "+14155550199"
     document = ET.fromstring(signed_post("/twilio/voice", voice_params(to=unassigned.phone_number)).data)
     assert document.find("Dial/Number").text == "+14155550199"
+
+
+def test_a_failover_that_became_a_tracking_number_is_skipped_with_an_alert_until_the_rules_change(
+        signed_post, numbers):
+    number, other = numbers
+    client = number.client
+    # Saved while it was an outside phone; the account bought it as a tracking number later.
+    client.failover_numbers = [OTHER_TRACKING, "+14155550188"]
+    db.session.commit()
+    document = ET.fromstring(signed_post("/twilio/voice", voice_params(to=number.phone_number)).data)
+    assert document.find("Dial/Number").text == "+14155550187"
+    alert = db.session.scalars(sa.select(Alert).where(Alert.kind == "looping_target")).one()
+    assert (alert.phone_assignment_id, alert.resolved_at, alert.severity) == (number.id, None, "warning")
+    assert OTHER_TRACKING in alert.message and "tracking number" in alert.message
+    action = document.find("Dial").get("action").split("/twilio", 1)[1]
+    following = ET.fromstring(signed_post("/twilio" + action, voice_params(
+        to=number.phone_number, CallStatus="in-progress", DialCallStatus="no-answer")).data)
+    assert following.find("Dial/Number").text == "+14155550188", "the looping failover is skipped"
+    # The number still forwards: the dot is not red for a failover it skips.
+    assert number_statuses([number])[number.id].colour != "red"
+
+    client.failover_numbers = ["+14155550188"]
+    db.session.commit()
+    signed_post("/twilio/voice", voice_params(call_sid="CA" + "2" * 32, to=number.phone_number))
+    db.session.expire_all()
+    assert db.session.get(Alert, alert.id).resolved_at is not None
