@@ -71,6 +71,8 @@ def test_good_rules_are_saved_shown_in_words_and_audited(app, staff_client, make
         "Now: after hours until 9:00 Tue (New York time), forwards to (415) 555-0100 · "
         "rings 3 numbers in turn, 20 s each, whisper, press 1 to accept")
     assert "Mon 09:00–12:00, 13:00–17:00" in text_of(rules)
+    assert text_of(rules.find(attrs={"data-screening": True})) == (
+        "Hears who is calling, and takes the call by pressing 1")
     changes = text_of(page.find(attrs={"aria-labelledby": "client-changes"}))
     assert "Routing rules changed" in changes and "none → (415) 555-0101, (415) 555-0102" in changes
 
