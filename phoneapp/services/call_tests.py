@@ -205,32 +205,27 @@ def follow_inbound_call(record) -> None:
                               ).first()
     if test is None or test.finished_at is not None:
         return
+    # The plan as the rules stand now says whom each ring of a plan in turn rang, and whether one is left.
+    plan = plan_for(record.to_number, record.from_number)[0] if record.routed_by == "assignment" else None
     reached = step_of_inbound_call(status=record.status, routed_by=record.routed_by,
-                                   forwarded_to=_shown(_last_rung(record)) or None,
+                                   forwarded_to=_shown(_last_rung(record, plan)) or None,
                                    dial_leg_status=record.dial_leg_status, dial_status=record.dial_status,
                                    rule=record.route_rule, answered_by=_shown(record.answered_by) or None,
-                                   rings_left=_rings_left(record), requires_accept=record.requires_accept)
+                                   rings_left=_rings_left(record, plan), requires_accept=record.requires_accept)
     advance(test, reached.step, reached.ok, reached.detail)
 
 
-def _targets(record):
-    """The targets the call's plan rings, in order, as the rules stand now; () when it rings none."""
-    plan, _ = plan_for(record.to_number, record.from_number)
-    return plan.targets if plan.action == "dial" else ()
-
-
-def _last_rung(record):
-    targets = _targets(record) if record.route_rule and record.route_rule.startswith("failover") else ()
+def _last_rung(record, plan):
+    """The number the latest ring rang: the plan's target of that ring, else the first target recorded."""
+    targets = plan.targets if plan is not None and plan.action == "dial" else ()
     attempt = attempt_of_rule(record.route_rule)
     return targets[attempt] if attempt < len(targets) else record.forwarded_to
 
 
-def _rings_left(record):
-    if not record.dial_status or record.routed_by != "assignment":
+def _rings_left(record, plan):
+    if not record.dial_status or plan is None or plan.action != "dial" or plan.ring_mode != "sequential":
         return False
-    plan, _ = plan_for(record.to_number, record.from_number)
-    in_turn = plan.action == "dial" and plan.ring_mode == "sequential"
-    return in_turn and attempt_of_rule(record.route_rule) < len(plan.targets) - 1
+    return attempt_of_rule(record.route_rule) < len(plan.targets) - 1
 
 
 def record_test_caller_status(test_call_id, params) -> None:

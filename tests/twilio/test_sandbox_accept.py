@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from phoneapp.domain.call_status import outcome_of
 from phoneapp.extensions import db
-from phoneapp.models import BlockedNumber, CallEvent, CallRecord, PhoneAssignment
+from phoneapp.models import BlockedNumber, CallEvent, PhoneAssignment
 from phoneapp.sandbox.account import SandboxAccount
 from phoneapp.sandbox.caller import simulate_inbound_call
 from phoneapp.services import assignments
@@ -16,6 +16,7 @@ from phoneapp.services.call_log import calls_select
 from phoneapp.services.client_stats import client_call_stats
 from phoneapp.services.dashboard import dashboard_figures
 from phoneapp.services.simulator import in_process_transport, place_simulated_call
+from tests.support.sandbox_calls import rung, the_call
 
 FIRST, SECOND, THIRD = "+14155550187", "+14155550188", "+14155550189"
 GREETING = "Nobody at Acme could take your call. Please leave a message."
@@ -39,17 +40,6 @@ def screened_number(app, make_client):
     db.session.commit()
     assignments.upsert_assignment({"twilio_sid": number.twilio_sid, "client_id": client.id})
     return number
-
-
-def the_call():
-    db.session.expire_all()
-    return db.session.scalars(sa.select(CallRecord)).one()
-
-
-def rung(call):
-    """The numbers each <Dial> phoneapp answered with rang, in order."""
-    return [[number.text for number in ET.fromstring(request.body).iter("Number")]
-            for request in call.requests if request.body and "<Dial" in request.body]
 
 
 def heard(call, kind):

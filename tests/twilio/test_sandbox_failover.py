@@ -7,10 +7,11 @@ import sqlalchemy as sa
 
 from phoneapp.domain.call_status import outcome_of
 from phoneapp.extensions import db
-from phoneapp.models import CallRecord, PhoneAssignment
+from phoneapp.models import PhoneAssignment
 from phoneapp.sandbox.account import SandboxAccount
 from phoneapp.services import assignments
 from phoneapp.services.simulator import place_simulated_call
+from tests.support.sandbox_calls import rung, the_call
 
 FIRST, SECOND, THIRD = "+14155550187", "+14155550188", "+14155550189"
 GREETING = "Nobody at Acme could take your call. Please leave a message."
@@ -30,17 +31,6 @@ def failover_number(app, make_client):
     db.session.commit()
     assignments.upsert_assignment({"twilio_sid": number.twilio_sid, "client_id": client.id})
     return number
-
-
-def the_call():
-    db.session.expire_all()
-    return db.session.scalars(sa.select(CallRecord)).one()
-
-
-def rung(call):
-    """The numbers each <Dial> phoneapp answered with rang, in order."""
-    return [[number.text for number in ET.fromstring(request.body).iter("Number")]
-            for request in call.requests if request.body and "<Dial" in request.body]
 
 
 def test_in_turn_the_first_does_not_answer_the_second_does(account, failover_number):
