@@ -125,3 +125,22 @@ def outcome_of(call):
     return call_outcome(call.status, call.dial_status, call.routed_by, bool(call.voicemail_url),
                         call.dial_leg_status, person_unconfirmed=bool(call.requires_accept) and not accepted,
                         accepted=accepted)
+
+
+# The outcomes nothing more can change: a message left, a caller turned away, a call nobody could take.
+_FINAL_AT_ONCE = frozenset({"voicemail", "blocked", "unrouted"})
+
+
+def outcome_is_final(outcome, status, *, recording_expected, has_recording, waited_enough):
+    """Whether a call's outcome can be told (notices, webhooks): nothing Twilio may still send would change it.
+
+    A call over and missed may yet get its voicemail, and one answered its recording: Twilio's recording
+    callback comes after the call's own end, so such a call waits (`waited_enough` says the wait is over).
+    """
+    if status not in TERMINAL_STATUSES or outcome == "in progress":
+        return False
+    if outcome in _FINAL_AT_ONCE or waited_enough:
+        return True
+    if outcome == "answered":
+        return has_recording or not recording_expected
+    return False

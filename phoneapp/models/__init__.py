@@ -13,7 +13,16 @@ from phoneapp.models.operations import (
     JobRun,
     WorkerHeartbeat,
 )
+from phoneapp.models.outbound import (
+    DELIVERY_STATES,
+    CallNotice,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
-__all__ = ["CONFIG_STATES", "HEALTH_COMPONENTS", "MAX_ID", "NOTICE_OWED", "ROLES", "Alert", "ApiToken", "AuditEvent",
-           "BlockedNumber", "CallEvent", "CallRecord", "Client", "HealthCheck", "ImportedMonitorAlert", "JobRun",
-           "PhoneAssignment", "TestCall", "User", "WorkerHeartbeat", "new_session_token", "utcnow"]
+__all__ = ["CONFIG_STATES", "DELIVERY_STATES", "HEALTH_COMPONENTS", "MAX_ID", "NOTICE_OWED", "ROLES", "Alert",
+           "ApiToken", "AuditEvent", "BlockedNumber", "CallEvent", "CallNotice", "CallRecord", "Client", "HealthCheck",
+           "ImportedMonitorAlert", "JobRun", "PhoneAssignment", "TestCall", "User", "WebhookAttempt", "WebhookDelivery",
+           "WebhookEndpoint", "WebhookEvent", "WorkerHeartbeat", "new_session_token", "utcnow"]

@@ -32,6 +32,8 @@ class User(UserMixin, db.Model):
     is_active_user: Mapped[bool] = mapped_column("is_active", sa.Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Times on pages are shown in this zone; none: APP_TIMEZONE.
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
     # The user's session generation. Flask-Login keeps get_id() ("<id>:<token>") in the session and any
     # remember cookie, so a new token here ends every session and remember cookie of this user at once.
     session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)

@@ -57,6 +57,15 @@ class CallRecord(db.Model):
     requires_accept: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     accepted_by: Mapped[str | None] = mapped_column(sa.String(20))
     accepted_at: Mapped[datetime | None]
+    # Twilio's CallerName (CNAM) when the number has caller-name lookup on, and whether this caller had never
+    # called this client before (set once, as the call is first written).
+    caller_name: Mapped[str | None] = mapped_column(sa.String(100))
+    first_time_caller: Mapped[bool | None]
+    # Staff's own words about the call, and its tags (["lead", "spam"]).
+    notes: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    tags: Mapped[list | None] = mapped_column(sa.JSON)
+    # When the call's outcome was final and what it owes (notices, outbound webhooks) was queued: once.
+    settled_at: Mapped[datetime | None] = mapped_column(index=True)
     caller_city: Mapped[str | None] = mapped_column(sa.String(100))
     caller_state: Mapped[str | None] = mapped_column(sa.String(100))
     caller_zip: Mapped[str | None] = mapped_column(sa.String(20))

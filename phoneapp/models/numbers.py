@@ -32,6 +32,12 @@ class Client(db.Model):
     whisper: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     require_accept: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     greeting: Mapped[str | None] = mapped_column(sa.String(500))
+    # Per-call notices (SPEC §10): who hears of which of the client's calls.
+    notify_emails: Mapped[list | None] = mapped_column(sa.JSON)
+    notify_sms: Mapped[list | None] = mapped_column(sa.JSON)  # E.164
+    notify_on: Mapped[list | None] = mapped_column(sa.JSON)  # subset of missed, voicemail, answered
+    # The id the previous front-end gave it (`numbers import`): old per-client voice URLs still name it.
+    legacy_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -66,6 +72,8 @@ class PhoneAssignment(db.Model):
     failed_forward_streak: Mapped[int] = mapped_column(default=0, server_default="0")
     # Set when a configuration check is queued; the card says "verifying…" until a worker clears it.
     verify_queued_at: Mapped[datetime | None]
+    # The status (SPEC §4) last told to outbound webhooks, so number.status_changed is sent once per change.
+    announced_status: Mapped[str | None] = mapped_column(sa.String(12))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
