@@ -4,9 +4,9 @@ from flask import current_app
 from phoneapp.api.blueprint import acting_user, bp
 from phoneapp.api.inputs import PAGE_ARGS, QueryArgs, check_body, json_body, record_id, text
 from phoneapp.api.queries import paginate
-from phoneapp.api.serializers import iso, page_json
 from phoneapp.services.block_list import blocked_numbers_select
 from phoneapp.services.block_list_changes import MAX_REASON_LENGTH, add_blocked_number, delete_blocked_number
+from phoneapp.services.serializers import iso, page_json
 
 BLOCKED_NUMBER_BODY = {
     "number": text(64),

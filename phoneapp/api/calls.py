@@ -4,11 +4,11 @@ import sqlalchemy as sa
 from phoneapp.api.blueprint import bp
 from phoneapp.api.inputs import PAGE_ARGS, QueryArgs
 from phoneapp.api.queries import paginate, row_or_404
-from phoneapp.api.serializers import call_record_json, page_json
 from phoneapp.domain.call_status import LIVE_STATUSES, TERMINAL_STATUSES
 from phoneapp.models import CallRecord
 from phoneapp.services.call_log import NEWEST_FIRST, call_conditions
 from phoneapp.services.call_outcomes import outcome_expression
+from phoneapp.services.serializers import call_record_json, page_json
 
 # The status filter takes Twilio's call statuses and, besides, the outcome words the call log shows.
 CALL_STATUSES = tuple(LIVE_STATUSES) + tuple(sorted(TERMINAL_STATUSES))

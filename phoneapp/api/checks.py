@@ -7,11 +7,11 @@ from phoneapp.api.inputs import boolean, check_body, json_body
 from phoneapp.api.numbers import number_or_404, one_number_json
 from phoneapp.api.queries import row_or_404
 from phoneapp.api.schemas import ID, TIME, _object, nullable, ref
-from phoneapp.api.serializers import iso
 from phoneapp.domain.call_test_steps import FINAL_STEPS, PROGRESS_STEPS
 from phoneapp.jobs import QueueUnavailable, on_demand
 from phoneapp.models import JobRun, TestCall
 from phoneapp.services import call_tests
+from phoneapp.services.serializers import iso
 
 TEST_CALL_BODY = {"live": boolean()}
 JOB_STATUSES = ("queued", "running", "retrying", "succeeded", "failed")

@@ -5,10 +5,10 @@ from flask import current_app, url_for
 from phoneapp.api.blueprint import acting_user, bp
 from phoneapp.api.inputs import PAGE_ARGS, QueryArgs, boolean, check_body, json_body, text
 from phoneapp.api.queries import paginate, row_or_404
-from phoneapp.api.serializers import client_json, page_json
 from phoneapp.models import Client
 from phoneapp.services.client_rules import MAX_GREETING_LENGTH
 from phoneapp.services.clients import MAX_NOTES_LENGTH, create_client, delete_client, update_client
+from phoneapp.services.serializers import client_json, page_json
 
 
 def any_json():

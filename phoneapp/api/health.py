@@ -2,9 +2,9 @@
 from flask import g, jsonify, request
 
 from phoneapp.api.blueprint import bp
-from phoneapp.api.serializers import iso
 from phoneapp.models import HEALTH_COMPONENTS
 from phoneapp.services.health import all_ok, check_database, current_health, outage_report
+from phoneapp.services.serializers import iso
 
 _TIME = {"type": "string", "format": "date-time", "description": "UTC, ISO 8601 with Z",
          "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"}

@@ -5,10 +5,10 @@ from sqlalchemy.orm import joinedload
 from phoneapp.api.blueprint import acting_user, bp
 from phoneapp.api.inputs import PAGE_ARGS, QueryArgs, boolean, check_body, json_body, record_id, text
 from phoneapp.api.queries import paginate, row_or_404
-from phoneapp.api.serializers import assignment_json, assignments_json, page_json
 from phoneapp.models import PhoneAssignment
 from phoneapp.services.assignments import point_twilio_here, release_assignment, update_assignment, upsert_assignment
 from phoneapp.services.number_statuses import number_statuses
+from phoneapp.services.serializers import assignment_json, assignments_json, page_json
 
 UPDATE_BODY = {
     "client_id": record_id(nullable=True),
