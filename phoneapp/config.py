@@ -283,6 +283,8 @@ def load_config(environ, instance_path):
         # The sandbox has its own simulated test phone; with Twilio it must be a number of the account.
         "TEST_CALLER_ID": _phone(environ, "TEST_CALLER_ID", region) or (SANDBOX_TEST_CALLER if sandbox else None),
         "RECORD_CALLS": _flag(environ, "RECORD_CALLS"),
+        # Outbound webhooks may reach loopback, private and link-local addresses (tests, one-machine setups).
+        "OUTBOUND_WEBHOOKS_ALLOW_PRIVATE": _flag(environ, "OUTBOUND_WEBHOOKS_ALLOW_PRIVATE"),
         "DIAL_TIMEOUT": _duration(environ, "DIAL_TIMEOUT", 20),
         "APP_TIMEZONE": timezone,
         "VERIFY_MAX_AGE": _duration(environ, "VERIFY_MAX_AGE", 3600),
