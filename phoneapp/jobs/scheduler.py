@@ -17,13 +17,19 @@ from phoneapp.jobs.queues import submit
 from phoneapp.jobs.registry import PERIODIC
 from phoneapp.jobs.runs import claim_period, fail_stalled_runs, run_job
 from phoneapp.models import WorkerHeartbeat, utcnow
+from phoneapp.services.call_notices import send_due_call_notices
+from phoneapp.services.call_settlement import settle_calls
 from phoneapp.services.call_tests import expire_overdue_test_calls
 from phoneapp.services.health import WORKER_STOPPED
 from phoneapp.services.notifications import send_pending_notifications
+from phoneapp.services.outbound_webhooks import announce_number_statuses
+from phoneapp.services.webhook_delivery import deliver_due_webhooks
 from phoneapp.services.webhook_events import write_orphaned_webhooks
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 10.0
+# Comparing every number's status is a few queries; a change told within seconds is soon enough.
+ANNOUNCE_EVERY = 10.0
 TICK = 1.0
 
 
@@ -38,6 +44,7 @@ class Scheduler:
         self.app, self.worker, self.mode = app, worker, mode
         self.tried = {}  # job -> the period this worker last tried to claim
         self.last_beat = 0.0
+        self.last_announced = 0.0
 
     def tick(self, now=None):
         now = now or utcnow()
@@ -78,11 +85,16 @@ class Scheduler:
     def housekeeping(self):
         """Idempotent chores every worker may do at once.
 
-        Webhooks that stopped web processes logged, alert notices, overdue test calls, dead runs.
+        Webhooks that stopped web processes logged, alert notices, overdue test calls, dead runs,
+        settled calls and their notices, outbound webhooks and the number statuses they announce.
         """
         for chore in (write_orphaned_webhooks, send_pending_notifications, expire_overdue_test_calls,
-                      fail_stalled_runs):
+                      fail_stalled_runs, settle_calls, send_due_call_notices):
             self._guarded(chore.__name__, chore)
+        if time.monotonic() - self.last_announced >= ANNOUNCE_EVERY:
+            self.last_announced = time.monotonic()
+            self._guarded("announce_number_statuses", announce_number_statuses)
+        self._guarded("deliver_due_webhooks", deliver_due_webhooks, None, self.worker)
 
     def run(self, stop: threading.Event, *, while_alive=lambda: True):
         """Tick until `stop` is set (or `while_alive` says the process that owns this one is gone), then sign off."""

@@ -289,14 +289,13 @@ def _send_emails(notice, addresses, delivery):
     if not smtp_url:
         delivery.failures.append("e-mail not sent: ALERT_EMAILS is set but SMTP_URL is not")
         return
-    server = urlsplit(smtp_url)
-    where = f"{server.hostname}:{server.port or SMTP_DEFAULT_PORTS[server.scheme]}"
+    where = smtp_server_name(smtp_url)
     try:
         refused = send_email(smtp_url, email_message(notice, addresses))
     except smtplib.SMTPRecipientsRefused as exc:
         delivery.failures.append(f"e-mail refused by {where} for every address: {_refusals(exc.recipients)}")
     except (smtplib.SMTPException, OSError) as exc:
-        delivery.failures.append(f"e-mail via {where} failed: {_smtp_problem(exc)}")
+        delivery.failures.append(f"e-mail via {where} failed: {smtp_problem(exc)}")
     else:
         reached = len(addresses) - len(refused)
         delivery.reached.append(f"e-mailed {reached} address{'es' if reached != 1 else ''}")
@@ -336,7 +335,13 @@ def send_email(smtp_url, message) -> dict:
         return connection.send_message(message)
 
 
-def _smtp_problem(exc):
+def smtp_server_name(smtp_url):
+    """host:port of the server SMTP_URL names, for messages: never the URL, which carries the password."""
+    server = urlsplit(smtp_url)
+    return f"{server.hostname}:{server.port or SMTP_DEFAULT_PORTS[server.scheme]}"
+
+
+def smtp_problem(exc):
     """The server's reason in words; never the URL, which carries the password."""
     if isinstance(exc, smtplib.SMTPResponseException):
         text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
@@ -348,9 +353,14 @@ def _refusals(recipients):
     return ", ".join(f"{address} ({code})" for address, (code, _reason) in recipients.items())
 
 
-def _send_texts(notice, numbers, delivery):
+def sms_sender():
+    """The account's number texts go out from: ALERT_SMS_FROM, else the test caller's."""
     config = current_app.config
-    sender = config["ALERT_SMS_FROM"] or config["TEST_CALLER_ID"]
+    return config["ALERT_SMS_FROM"] or config["TEST_CALLER_ID"]
+
+
+def _send_texts(notice, numbers, delivery):
+    sender = sms_sender()
     if not sender:
         delivery.failures.append("SMS not sent: set ALERT_SMS_FROM to a number of the Twilio account")
         return
