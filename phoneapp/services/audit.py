@@ -30,6 +30,10 @@ ACTION_LABELS = {
     "revoke_token": "API token revoked",
     "block": "Blocked",
     "unblock": "Unblocked",
+    "change_timezone": "Time zone changed",
+    "create_webhook_endpoint": "Webhook endpoint added",
+    "update_webhook_endpoint": "Webhook endpoint changed",
+    "delete_webhook_endpoint": "Webhook endpoint removed",
 }
 
 

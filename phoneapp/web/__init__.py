@@ -1,7 +1,19 @@
 """The staff's web pages: one blueprint per area, each owning its page, its htmx fragments and its form posts."""
-from phoneapp.web import alerts, auth, blocked_numbers, calls, clients, dashboard, filters, health, numbers, users
+from phoneapp.web import (
+    alerts,
+    auth,
+    blocked_numbers,
+    calls,
+    clients,
+    dashboard,
+    filters,
+    health,
+    numbers,
+    users,
+    webhook_endpoints,
+)
 
-AREAS = (auth, dashboard, numbers, clients, calls, blocked_numbers, alerts, health, users)
+AREAS = (auth, dashboard, numbers, clients, calls, blocked_numbers, alerts, health, users, webhook_endpoints)
 
 
 def register_web(app):
