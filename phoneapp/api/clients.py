@@ -33,6 +33,9 @@ CLIENT_BODY = {
     "whisper": boolean(),
     "require_accept": boolean(),
     "greeting": text(MAX_GREETING_LENGTH, nullable=True),
+    "notify_emails": any_json(),
+    "notify_sms": any_json(),
+    "notify_on": any_json(),
 }
 
 

@@ -1,5 +1,8 @@
-"""A client's routing rules (SPEC §3a) as staff set them: validated field by field, stored normalised, audited."""
+"""A client's routing rules (SPEC §3a) and who is told of its calls (§10) as staff set them: validated field by
+field, stored normalised, audited."""
 from __future__ import annotations
+
+import re
 
 from phoneapp.domain.business_hours import hours_as_json, parse_closed_dates, parse_hours, parse_zone
 from phoneapp.domain.call_plan import AFTER_HOURS_ACTIONS, MAX_FAILOVER_NUMBERS, RING_MODES, ClientRules, client_rules
@@ -14,10 +17,31 @@ RULE_FIELDS = ("timezone", "business_hours", "closed_dates", "after_hours", "aft
 MIN_RING_SECONDS, MAX_RING_SECONDS = 5, 600
 MAX_GREETING_LENGTH = 500
 RULES_CHANGED = "change_routing_rules"
+# Per-call notices (SPEC §10): who hears of which of the client's calls.
+NOTICE_FIELDS = ("notify_emails", "notify_sms", "notify_on")
+NOTICE_EVENTS = ("missed", "voicemail", "answered")
+MAX_NOTICE_RECIPIENTS = 10
+# One mailbox: no spaces, commas or brackets (which would make it several, or a display name), a dotted domain.
+_EMAIL = re.compile(r"^[^@\s,;<>()\[\]\"]+@[^@\s,;<>()\[\]\"]+\.[^@\s,;<>()\[\]\"]+$")
 
 
 def rule_fields(client):
-    """The rules as the API answers them: empty lists and objects rather than nulls, so scripts need no checks."""
+    """The rules and notices as the API answers them: empty lists and objects rather than nulls, so scripts need
+    no checks."""
+    return {**_routing_fields(client), **notice_fields(client)}
+
+
+def notice_fields(client):
+    """Who hears of which calls; events in their fixed order."""
+    events = set(client.notify_on or ())
+    return {
+        "notify_emails": list(client.notify_emails or []),
+        "notify_sms": list(client.notify_sms or []),
+        "notify_on": [event for event in NOTICE_EVENTS if event in events],
+    }
+
+
+def _routing_fields(client):
     return {
         "timezone": client.timezone,
         "business_hours": client.business_hours or {},
@@ -35,7 +59,7 @@ def rule_fields(client):
 
 def audited_rules(client):
     """The rules as the audit trail shows them: the schedule in words, lists as lists."""
-    fields = rule_fields(client)
+    fields = _routing_fields(client)
     fields["business_hours"] = hours_in_words(fields["business_hours"])
     return fields
 
@@ -106,7 +130,77 @@ def clean_rule_fields(data, region, current=None):
         else:
             clean["greeting"] = (value or "").strip() or None
     _after_hours_needs_a_number(clean, errors, current)
+    _notices(data, region, clean, errors)
     return clean, errors
+
+
+def _notices(data, region, clean, errors):
+    if "notify_emails" in data:
+        _recipients(data["notify_emails"], "notify_emails", "e-mail addresses", _address, clean, errors)
+    if "notify_sms" in data:
+        _recipients(data["notify_sms"], "notify_sms", "phone numbers", lambda value: _mobile(value, region),
+                    clean, errors)
+    if "notify_on" in data:
+        value = data["notify_on"]
+        if value in (None, ""):
+            clean["notify_on"] = None
+        elif not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            errors["notify_on"] = f"must be a list of events: {', '.join(NOTICE_EVENTS)}"
+        else:
+            unknown = [item for item in value if item not in NOTICE_EVENTS]
+            if unknown:
+                errors["notify_on"] = f"unknown event “{unknown[0][:40]}”: the events are {', '.join(NOTICE_EVENTS)}"
+            else:
+                clean["notify_on"] = [event for event in NOTICE_EVENTS if event in value] or None
+
+
+def _recipients(value, field, what, check, clean, errors):
+    """A list of e-mail addresses or numbers, each checked by `check` ((stored, None) or (None, why))."""
+    if value in (None, ""):
+        clean[field] = None
+        return
+    if not isinstance(value, list):
+        errors[field] = f"must be a list of {what}"
+        return
+    if len(value) > MAX_NOTICE_RECIPIENTS:
+        errors[field] = f"at most {MAX_NOTICE_RECIPIENTS} {what}"
+        return
+    stored, problems = [], {}
+    for index, item in enumerate(value):
+        recipient, why = check(item)
+        if why:
+            problems[f"{field}[{index}]"] = why
+        elif recipient.lower() in (known.lower() for known in stored):
+            problems[f"{field}[{index}]"] = "listed twice"
+        else:
+            stored.append(recipient)
+    errors.update(problems)
+    if not problems:
+        clean[field] = stored or None
+
+
+def _address(value):
+    """(the address, None) for one e-mail address, else (None, why not)."""
+    if not isinstance(value, str):
+        return None, "must be an e-mail address written as text"
+    address = value.strip()
+    if not address:
+        return None, "an e-mail address is required"
+    if len(address) > 254:
+        return None, "at most 254 characters"
+    if not _EMAIL.match(address) or ".." in address or address.endswith("."):
+        return None, f"“{address[:60]}” is not an e-mail address such as name@example.com"
+    return address, None
+
+
+def _mobile(value, region):
+    """(E.164, None) for a number texts can go to, else (None, why not)."""
+    if not isinstance(value, str):
+        return None, "must be a phone number written as text"
+    try:
+        return parse_phone(value, region), None
+    except InvalidPhoneNumber as exc:
+        return None, exc.reason
 
 
 def _choice(data, field, choices, clean, errors):

@@ -5,7 +5,14 @@ from phoneapp.domain.phones import InvalidPhoneNumber, parse_phone
 from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment
 from phoneapp.services.audit import record_audit
-from phoneapp.services.client_rules import RULE_FIELDS, audited_rules, clean_rule_fields, record_rule_change
+from phoneapp.services.client_rules import (
+    NOTICE_FIELDS,
+    RULE_FIELDS,
+    audited_rules,
+    clean_rule_fields,
+    notice_fields,
+    record_rule_change,
+)
 from phoneapp.services.errors import ValidationError
 from phoneapp.services.routing_table import LOOP_REFUSAL, is_tracking_number, refresh_routing_cache
 
@@ -24,7 +31,7 @@ def clean_client_fields(data, region, *, partial, current=None):
     `current`: the client being changed, whose rules stand for those `data` leaves out.
     """
     clean, errors = clean_rule_fields(data, region, current)
-    unknown = set(data) - set(CLIENT_FIELDS) - set(RULE_FIELDS)
+    unknown = set(data) - set(CLIENT_FIELDS) - set(RULE_FIELDS) - set(NOTICE_FIELDS)
     for field in sorted(unknown):
         errors[field] = "unknown field"
     if "name" in data or not partial:
@@ -75,7 +82,8 @@ def create_client(data, region, actor=None):
     client = Client(**fields)
     db.session.add(client)
     db.session.flush()
-    rules = {key: value for key, value in audited_rules(client).items() if key in fields}
+    settings = {**audited_rules(client), **notice_fields(client)}
+    rules = {key: value for key, value in settings.items() if key in fields}
     record_audit("create_client", client, after={**client_fields(client), **rules}, actor=actor)
     db.session.commit()
     return client
@@ -84,13 +92,14 @@ def create_client(data, region, actor=None):
 def update_client(client, data, region, actor=None):
     """Change some of a client's fields and rules; its numbers follow a new phone or rule at once.
 
-    The rules are audited apart from the other fields, so the trail says "Routing rules changed" with only them.
+    The rules are audited apart from the other fields, so the trail says "Routing rules changed" with only them;
+    who hears of the client's calls is part of the client's own fields.
     """
     fields = clean_client_fields(data, region, partial=True, current=client)
-    before, rules_before = client_fields(client), audited_rules(client)
+    before, rules_before = audited_client(client), audited_rules(client)
     for name, value in fields.items():
         setattr(client, name, value)
-    after = client_fields(client)
+    after = audited_client(client)
     if after != before:
         record_audit("update_client", client, before=before, after=after, actor=actor)
     rules_changed = record_rule_change(client, rules_before, actor)
@@ -98,6 +107,18 @@ def update_client(client, data, region, actor=None):
     if before["phone"] != after["phone"] or rules_changed:
         refresh_routing_cache()
     return client
+
+
+def audited_client(client):
+    return {**client_fields(client), **notice_fields(client)}
+
+
+def update_client_notices(client, data, region, actor=None):
+    """Change only who hears of the client's calls (the notices form): any other field in `data` is refused."""
+    unknown = {field: "unknown field" for field in data if field not in NOTICE_FIELDS}
+    if unknown:
+        raise ValidationError(unknown)
+    return update_client(client, data, region, actor=actor)
 
 
 def update_client_rules(client, data, region, actor=None):

@@ -6,13 +6,17 @@ from zoneinfo import available_timezones
 
 from phoneapp.domain.business_hours import DAYS
 from phoneapp.domain.phones import display_phone
+from phoneapp.services.client_rules import NOTICE_EVENTS
 
 DAY_NAMES = dict(zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
                      strict=True))
 _RANGE_SEPARATORS = re.compile(r"[,;\n]+")
 _RANGE = re.compile(r"^\s*(\d{1,2})(?::(\d{2}))?\s*(?:-|–|—|to)\s*(\d{1,2})(?::(\d{2}))?\s*$")
 _LIST_SEPARATORS = re.compile(r"[\n,;]+")
-_INDEXED = re.compile(r"^(business_hours\.(\w+)|failover_numbers|closed_dates)\[(\d+)\]$")
+_INDEXED = re.compile(r"^(business_hours\.(\w+)|failover_numbers|closed_dates|notify_emails|notify_sms)\[(\d+)\]$")
+EVENT_WORDS = {"missed": "missed calls", "voicemail": "voicemails", "answered": "answered calls"}
+# A client nobody is told about yet: the form suggests the calls most agencies want to hear of.
+SUGGESTED_EVENTS = ("missed", "voicemail")
 
 
 def zone_choices():
@@ -75,6 +79,41 @@ def read_rules_form(form):
     else:
         errors["ring_seconds"] = "must be a whole number of seconds"
     return shown, data, errors
+
+
+def notices_form_from_client(client, region):
+    """The notices form's fields as staff would type the client's stored recipients."""
+    nothing_set = not (client.notify_emails or client.notify_sms or client.notify_on)
+    return {
+        "notify_emails": "\n".join(client.notify_emails or []),
+        "notify_sms": "\n".join(display_phone(number, region) for number in client.notify_sms or []),
+        "notify_on": list(SUGGESTED_EVENTS) if nothing_set else list(client.notify_on or []),
+    }
+
+
+def notices_in_words(client):
+    """One sentence on who is told of which calls, or why nobody is."""
+    events = [EVENT_WORDS[event] for event in NOTICE_EVENTS if event in (client.notify_on or ())]
+    ways = [way for way, recipients in (("by e-mail", client.notify_emails), ("by text", client.notify_sms))
+            if recipients]
+    if not events and not ways:
+        return "Nobody is told of this client's calls."
+    if not events:
+        return "No kind of call is chosen, so nobody is told."
+    if not ways:
+        return "Nobody to tell: add an address or a number."
+    told = events[0] if len(events) == 1 else f"{', '.join(events[:-1])} and {events[-1]}"
+    return f"{told[:1].upper()}{told[1:]} are told {' and '.join(ways)}, once each."
+
+
+def read_notices_form(form):
+    """(what the form shows back, the notices as the services read them)."""
+    shown = {"notify_emails": form.get("notify_emails", "").strip(), "notify_sms": form.get("notify_sms", "").strip(),
+             # Checkboxes: each ticked event is sent once under the same name.
+             "notify_on": [value.strip() for value in form.getlist("notify_on") if value.strip()]}
+    data = {"notify_emails": _lines(shown["notify_emails"]), "notify_sms": _lines(shown["notify_sms"]),
+            "notify_on": shown["notify_on"]}
+    return shown, data
 
 
 def errors_by_input(details):

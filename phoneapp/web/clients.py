@@ -8,13 +8,16 @@ from phoneapp.services import clients as client_service
 from phoneapp.services import number_cards
 from phoneapp.services.audit import audit_trail, client_names_in
 from phoneapp.services.call_log import calls_select, paginate_calls
-from phoneapp.services.client_rules import rule_summary
+from phoneapp.services.client_rules import NOTICE_EVENTS, rule_summary
 from phoneapp.services.client_stats import client_call_stats
 from phoneapp.services.errors import ValidationError
 from phoneapp.web.client_rules_form import (
     DAY_NAMES,
     errors_by_input,
     form_from_client,
+    notices_form_from_client,
+    notices_in_words,
+    read_notices_form,
     read_rules_form,
     zone_choices,
 )
@@ -73,6 +76,7 @@ def client_detail(client_id):
     return render_template("clients/client_detail.html", client=client, cards=number_cards.build_cards(numbers),
                            pagination=pagination, stats=client_call_stats(client.id), since=utcnow().isoformat(),
                            summary=rule_summary(client, client.phone, utcnow(), current_app.config),
+                           notices_summary=notices_in_words(client),
                            events=events, client_names=client_names_in(events))
 
 
@@ -113,6 +117,34 @@ def update_client_rules(client_id):
         return render_rules_form(client, shown, errors_by_input(errors), 422)
     flash(f"Routing rules of “{client.name}” saved.", "success")
     return redirect(url_for("clients.client_detail", client_id=client.id, _anchor="client-rules"), code=303)
+
+
+def render_notices_form(client, form, errors, status=200):
+    return render_template("clients/client_notices.html", client=client, form=form, errors=errors,
+                           events=NOTICE_EVENTS), status
+
+
+@bp.get("/clients/<int:client_id>/notices")
+@login_required
+def edit_client_notices(client_id):
+    """The notices form: who is e-mailed and texted about which of the client's calls."""
+    client = row_or_404(Client, client_id)
+    return render_notices_form(client, notices_form_from_client(client, current_app.config["PHONE_REGION"]), {})
+
+
+@bp.post("/clients/<int:client_id>/notices")
+@login_required
+def update_client_notices(client_id):
+    """Save the notices; on any bad address, number or event nothing is saved and each reason shows by its input."""
+    client = row_or_404(Client, client_id)
+    shown, data = read_notices_form(request.form)
+    try:
+        client_service.update_client_notices(client, data, current_app.config["PHONE_REGION"], actor=acting_user())
+    except ValidationError as exc:
+        db.session.rollback()
+        return render_notices_form(client, shown, errors_by_input(exc.details), 422)
+    flash(f"Notices of “{client.name}” saved.", "success")
+    return redirect(url_for("clients.client_detail", client_id=client.id, _anchor="client-notices"), code=303)
 
 
 @bp.get("/clients/<int:client_id>/edit")
