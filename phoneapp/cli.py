@@ -6,7 +6,7 @@ from flask.cli import AppGroup
 
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, Client, PhoneAssignment, User
-from phoneapp.services import assignments, clients, users, verification
+from phoneapp.services import assignments, clients, legacy_import, users, verification
 from phoneapp.services.errors import UpstreamError, ValidationError
 from phoneapp.services.simulator import place_simulated_call
 from phoneapp.services.twilio_account import twilio
@@ -69,6 +69,34 @@ def verify_numbers(fix):
                "{error} could not be checked.".format(**counts))
     if counts["drift"] or counts["missing"] or counts["error"]:
         raise SystemExit(1)
+
+
+IMPORT_WORDS = {False: {"create": "to create", "change": "to change", "unchanged": "unchanged", "refuse": "refused"},
+                True: {"create": "created", "change": "changed", "unchanged": "unchanged", "refuse": "refused"}}
+
+
+@numbers_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--apply", "apply_plan", is_flag=True,
+              help="Apply the plan in one transaction; without it nothing is changed.")
+def import_numbers(file, apply_plan):
+    """Bring in the previous front-end's clients and numbers from its JSON export (a dry run unless --apply)."""
+    try:
+        clients_in_file, numbers_in_file = legacy_import.read_import_file(file.read())
+    except legacy_import.ImportFileError as exc:
+        _fail(f"{file.name}: {exc}")
+    run = legacy_import.apply_import if apply_plan else legacy_import.plan_import
+    try:
+        plan = run(clients_in_file, numbers_in_file, current_app.config["PHONE_REGION"])
+    except legacy_import.ImportConflict as exc:
+        _fail(str(exc))
+    words = IMPORT_WORDS[plan.applied]
+    click.echo("Applied." if plan.applied else "Dry run: nothing was changed. Run again with --apply to apply it.")
+    for kind, counts in plan.counts().items():
+        click.echo(f"{kind.capitalize()}s: " + ", ".join(f"{count} {words[action]}" for action, count in counts.items())
+                   + ".")
+    for row in plan.rows:
+        click.echo(f"  {words[row.action]:<10} {row.kind} row {row.row:<4} {row.key or '-'}: {row.reason}")
 
 
 DEMO_CLIENTS = (

@@ -6,8 +6,13 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from phoneapp.web.htmx import is_htmx
 
 
+def _is_webhook():
+    # Twilio's routes, including the old per-client voice URL kept under /api/twilio/.
+    return request.blueprint == "webhooks" or request.path.startswith(("/twilio/", "/api/twilio/"))
+
+
 def _wants_json():
-    return request.path.startswith("/api/")
+    return request.path.startswith("/api/") and not _is_webhook()
 
 
 def _size(count):
@@ -32,7 +37,7 @@ def register_error_handlers(app):
         if _wants_json():
             return jsonify(error="request body too large",
                            details={"body": f"at most {current_app.config['MAX_CONTENT_LENGTH']} bytes"}), 413
-        if request.path.startswith("/twilio/"):
+        if _is_webhook():
             return message, 413, {"Content-Type": "text/plain; charset=utf-8"}
         if is_htmx():
             return render_template("errors/_fragment.html", code=413, message=message), 413
@@ -51,7 +56,7 @@ def register_error_handlers(app):
         headers = {name: value for name, value in error.get_headers() if name == "Allow"}
         if _wants_json():
             return jsonify(error=error.description or error.name, details={}), error.code, headers
-        if request.path.startswith("/twilio/"):
+        if _is_webhook():
             # Twilio's debugger shows this body: say why ("CallSid is required"), not just "Bad Request".
             return error.description or error.name, error.code, {"Content-Type": "text/plain", **headers}
         if is_htmx():
@@ -65,7 +70,7 @@ def register_error_handlers(app):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if _wants_json():
             return jsonify(error="internal error", details={}), 500
-        if request.path.startswith("/twilio/"):
+        if _is_webhook():
             # Twilio logs the body in its debugger; a staff page (and its session cookie) means nothing there.
             return "internal error; it was logged", 500, {"Content-Type": "text/plain"}
         return render_template("errors/error.html", code=500, title="Something went wrong",

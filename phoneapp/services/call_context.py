@@ -15,7 +15,7 @@ from phoneapp.domain.routing import RouteEntry, unroutable_reason
 from phoneapp.services.block_list import block_entries_for
 from phoneapp.services.call_rules import load_rule_fields, tracking_numbers_among
 from phoneapp.services.database_outages import database_outage, note_database_failure, rollback_quietly
-from phoneapp.services.routing_table import load_client_route, load_route, routing_cache
+from phoneapp.services.routing_table import client_route_entry, load_client_route, load_route, routing_cache
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ def call_context(to_number, caller, path_client_id=None, *, from_cache_only=Fals
             note_database_failure(error, f"routing a call to {to_number}")
     cache = routing_cache()
     entry = cache.lookup(to_number)
+    if entry is None and path_client_id is not None:
+        entry = _cached_client_route(cache, to_number, path_client_id)
     fields = cache.rules_for(entry.client_id) if entry is not None else None
     return CallContext(entry, fields, cache.blocked(), _cached_tracking(cache, fields), False, True)
 
@@ -57,6 +59,14 @@ def _database_context(to_number, caller, path_client_id):
     tracking = tracking_numbers_among(asked)
     blocked = block_entries_for(caller, entry.client_id if entry is not None else None)
     return CallContext(entry, fields, blocked, tracking, default in tracking, False)
+
+
+def _cached_client_route(cache, to_number, path_client_id):
+    client = cache.client_in_path(path_client_id)
+    if client is None:
+        return None
+    client_id, phone, is_active = client
+    return client_route_entry(to_number, client_id, phone, is_active, cache.lookup(phone) is not None)
 
 
 def _cached_tracking(cache, fields):

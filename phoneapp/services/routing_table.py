@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 from dataclasses import asdict
@@ -66,20 +67,35 @@ def is_tracking_number(e164):
 
 # Raised when a call is answered with a message or sent to the default number; keyed by the called number.
 UNROUTED_ALERT = "unrouted_call"
+# The ids an older per-client voice URL can name: a cuid or other old id, or a client id.
+PATH_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 LOOP_REFUSAL = "would forward to a tracking number: the call would come back in, and Twilio bills every leg"
 
 
-def load_client_route(to_number, client_id):
+def load_client_route(to_number, path_client_id):
     """The route of an older per-client voice URL: the client in the path, for a number phoneapp does not track."""
-    # No client has an id beyond the database's integer range; asking for one would be refused as an error.
-    if not 0 < client_id < 2**31:
-        return None
-    client = db.session.get(Client, client_id)
+    client = client_in_path(path_client_id)
     if client is None:
         return None
-    return RouteEntry(phone_number=to_number, assignment_id=None, client_id=client.id,
-                      is_active=client.is_active, target=client.phone,
-                      target_is_tracking=is_tracking_number(client.phone))
+    return client_route_entry(to_number, client.id, client.phone, client.is_active, is_tracking_number(client.phone))
+
+
+def client_route_entry(to_number, client_id, phone, is_active, phone_is_tracking):
+    return RouteEntry(phone_number=to_number, assignment_id=None, client_id=client_id, is_active=is_active,
+                      target=phone, target_is_tracking=phone_is_tracking)
+
+
+def client_in_path(path_client_id):
+    """The client an older voice URL names: by the previous front-end's id (`numbers import`), else by its own."""
+    text = str(path_client_id)
+    # Only what an id can be is looked up: a NUL would be refused by PostgreSQL as if the database were down.
+    if not PATH_CLIENT_ID.fullmatch(text):
+        return None
+    client = db.session.scalars(sa.select(Client).where(Client.legacy_id == text)).first()
+    # No client has an id beyond the database's integer range; asking for one would be refused as an error.
+    if client is None and text.isdigit() and 0 < int(text) < 2**31:
+        client = db.session.get(Client, int(text))
+    return client
 
 
 def routing_cache():
@@ -97,9 +113,12 @@ def write_routing_cache():
     tracking_numbers = {number.phone_number for number in numbers}
     entries = [route_entry(number, tracking_numbers) for number in numbers]
     # Every client's rules and the block list too: a call answered from the cache follows them like any other.
-    rules = {client.id: rule_fields(client) for client in db.session.scalars(sa.select(Client))}
+    every_client = db.session.scalars(sa.select(Client).order_by(Client.id)).all()
+    rules = {client.id: rule_fields(client) for client in every_client}
+    # Older per-client voice URLs name a client: its phone answers them during an outage too.
+    clients = [[client.id, client.legacy_id, client.phone, client.is_active] for client in every_client]
     try:
-        routing_cache().write(entries, rules=rules, blocked=block_entries())
+        routing_cache().write(entries, rules=rules, blocked=block_entries(), clients=clients)
     except OSError:
         # The database stays the truth; a stale cache only matters during an outage.
         log.exception("could not write the routing cache")
@@ -161,11 +180,12 @@ class RoutingCache:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._loaded_mtime = None
-        self._entries, self._rules, self._blocked = {}, {}, []
+        self._entries, self._rules, self._blocked, self._clients = {}, {}, [], {}
 
-    def write(self, entries, rules=None, blocked=()):
-        """Replace the snapshot with `entries` (RouteEntry objects), `rules` ({client id: rule fields}) and
-        `blocked` (BlockEntry objects); False, the file untouched, if it holds them already.
+    def write(self, entries, rules=None, blocked=(), clients=()):
+        """Replace the snapshot with `entries` (RouteEntry objects), `rules` ({client id: rule fields}),
+        `blocked` (BlockEntry objects) and `clients` ([id, legacy id, phone, is_active] each); False, the file
+        untouched, if it holds them already.
 
         Every web process rewrites it every ROUTING_CACHE_REFRESH_SECONDS: an unchanged file is not worth a
         disk write and an fsync each time.
@@ -173,7 +193,8 @@ class RoutingCache:
         snapshot = {"numbers": {entry.phone_number: asdict(entry) for entry in entries},
                     # JSON keys are text; kept so, the comparison with the file's holds.
                     "rules": {str(client_id): fields for client_id, fields in (rules or {}).items()},
-                    "blocked": [[entry.number, entry.client_id] for entry in blocked]}
+                    "blocked": [[entry.number, entry.client_id] for entry in blocked],
+                    "clients": [list(client) for client in clients]}
         with self._lock:
             held = self._read()
             if held is not None and held[1] == snapshot:
@@ -202,6 +223,12 @@ class RoutingCache:
         self._reload_if_changed()
         return self._rules.get(str(client_id)) if client_id is not None else None
 
+    def client_in_path(self, path_client_id):
+        """(client id, phone, is_active) of the client an older voice URL names, as client_in_path finds it."""
+        self._reload_if_changed()
+        text = str(path_client_id)
+        return self._clients.get(("legacy", text)) or self._clients.get(("id", text))
+
     def blocked(self):
         """The cached block list."""
         self._reload_if_changed()
@@ -215,7 +242,7 @@ class RoutingCache:
         try:
             mtime = self.path.stat().st_mtime_ns
         except FileNotFoundError:
-            self._entries, self._rules, self._blocked, self._loaded_mtime = {}, {}, [], None
+            self._entries, self._rules, self._blocked, self._clients, self._loaded_mtime = {}, {}, [], {}, None
             return
         with self._lock:
             if mtime == self._loaded_mtime:
@@ -231,9 +258,9 @@ class RoutingCache:
             mtime = self.path.stat().st_mtime_ns
             with open(self.path) as handle:
                 held = json.load(handle)
-            # A file written before rules and the block list were cached holds numbers alone.
+            # A file written before rules, the block list and clients were cached holds numbers alone.
             return mtime, {"numbers": held["numbers"], "rules": held.get("rules", {}),
-                           "blocked": held.get("blocked", [])}
+                           "blocked": held.get("blocked", []), "clients": held.get("clients", [])}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -241,4 +268,9 @@ class RoutingCache:
         self._entries = {phone: RouteEntry(**fields) for phone, fields in snapshot["numbers"].items()}
         self._rules = snapshot["rules"]
         self._blocked = [BlockEntry(number, client_id) for number, client_id in snapshot["blocked"]]
+        self._clients = {}
+        for client_id, legacy_id, phone, is_active in snapshot["clients"]:
+            self._clients[("id", str(client_id))] = (client_id, phone, is_active)
+            if legacy_id:
+                self._clients[("legacy", legacy_id)] = (client_id, phone, is_active)
         self._loaded_mtime = mtime

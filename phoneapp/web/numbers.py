@@ -7,14 +7,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from phoneapp.domain.number_status import STATUS_GROUPS, STATUS_KEYS
 from phoneapp.extensions import db
-from phoneapp.jobs import QueueUnavailable
+from phoneapp.jobs import QueueUnavailable, enqueue
 from phoneapp.jobs.on_demand import AlreadyTesting, due_for_verification, queue_verification, start_test_call
-from phoneapp.models import MAX_ID, PhoneAssignment, TestCall, utcnow
+from phoneapp.models import MAX_ID, JobRun, PhoneAssignment, TestCall, utcnow
 from phoneapp.sandbox.account import OUTCOMES as SIMULATED_OUTCOMES
-from phoneapp.services import assignments, call_tests, number_cards
+from phoneapp.services import assignments, call_tests, import_uploads, legacy_import, number_cards
 from phoneapp.services.audit import audit_trail, client_names_in
 from phoneapp.services.call_log import calls_select, paginate_calls
 from phoneapp.services.errors import ValidationError
+from phoneapp.services.health import check_worker
 from phoneapp.services.number_statuses import number_statuses
 from phoneapp.services.simulator import place_simulated_call
 from phoneapp.twilio.public_urls import expected_webhooks
@@ -48,6 +49,7 @@ def numbers():
             card.status = statuses.get(card.number.id, card.status)
     page = render_template("numbers/numbers.html", listing=listing, cards=listing.cards, counts=listing.counts,
                            status=status, search=search, since=utcnow().isoformat(),
+                           **sync_shown(request.args.get("sync", type=int)),
                            filter_args={key: value for key, value in (("status", status), ("q", search)) if value})
     if due:
         # Queued after rendering: committing first would make every card on the page reload its number.
@@ -269,3 +271,107 @@ def moment_arg(name, default):
         return default
     # Twice the overlap is taken off it; a moment that near the start of time asks for everything anyway.
     return max(moment, datetime.min + 2 * CHANGES_OVERLAP)
+
+
+def sync_shown(run_id):
+    """The sync run "Sync now" started (`run_id`), and the numbers it added once it is done."""
+    run = db.session.get(JobRun, run_id) if run_id is not None and 1 <= run_id <= MAX_ID else None
+    if run is None or run.name != "sync_numbers":
+        return {"sync_run": None}
+    finished = run.status in ("succeeded", "failed")
+    new_numbers = db.session.scalars(number_cards.numbers_query().where(
+        PhoneAssignment.created_at >= run.enqueued_at).limit(MAX_CARDS_SHOWN)).unique().all() if finished else []
+    return {"sync_run": run, "sync_worker_ok": finished or check_worker().ok,
+            "new_cards": number_cards.build_cards(new_numbers) if new_numbers else []}
+
+
+@bp.post("/numbers/sync")
+@login_required
+def sync_now():
+    """Queue a sync of the Twilio account's numbers; the page follows it and shows the numbers it adds."""
+    try:
+        run = enqueue("sync_numbers")
+    except QueueUnavailable as exc:
+        flash(f"Could not start the sync: {exc}", "error")
+        return redirect(url_for("numbers.numbers"), code=303)
+    if is_htmx():
+        return render_template("numbers/_sync_run.html", **sync_shown(run.id))
+    return redirect(url_for("numbers.numbers", sync=run.id), code=303)
+
+
+@bp.get("/partials/numbers/sync/<int:run_id>")
+@login_required
+def sync_progress(run_id):
+    """How a sync staff started is going; once it ends, the numbers it added, and the page's totals refresh."""
+    row_or_404(JobRun, run_id)
+    shown = sync_shown(run_id)
+    if shown["sync_run"] is None:
+        abort(404)
+    finished = shown["sync_run"].status in ("succeeded", "failed")
+    html = render_template("numbers/_sync_run.html", **shown)
+    return html, 200, ({"HX-Trigger": "numbers-changed"} if finished else {})
+
+
+@bp.get("/numbers/import")
+@login_required
+def import_form():
+    """The Import page: upload the previous front-end's JSON export to see what importing it would do."""
+    return render_template("numbers/import.html", stage="upload", errors={})
+
+
+@bp.post("/numbers/import")
+@login_required
+def upload_import():
+    """Keep the uploaded file and show its dry run; a file that cannot be read is refused beside the field."""
+    upload = request.files.get("file")
+    content = upload.read() if upload is not None else b""
+    reason = "choose the JSON file exported from the previous front-end" if not content else None
+    if reason is None:
+        try:
+            legacy_import.read_import_file(content)
+        except legacy_import.ImportFileError as exc:
+            reason = str(exc)
+    if reason is not None:
+        return render_template("numbers/import.html", stage="upload", errors={"file": reason}), 400
+    return redirect(url_for("numbers.import_plan", token=import_uploads.keep_upload(content)), code=303)
+
+
+def _kept_file(token):
+    content = import_uploads.kept_upload(token)
+    if content is None:
+        abort(404)
+    return legacy_import.read_import_file(content)
+
+
+@bp.get("/numbers/import/<token>")
+@login_required
+def import_plan(token):
+    """The dry run: what Apply would create, change and refuse, row by row, and why."""
+    plan = legacy_import.plan_import(*_kept_file(token), current_app.config["PHONE_REGION"])
+    return render_template("numbers/import.html", stage="plan", token=token, plan=plan.shown(),
+                           changes=plan.changes_anything())
+
+
+@bp.post("/numbers/import/<token>/apply")
+@login_required
+def apply_import(token):
+    """Apply the file in one transaction (planned afresh: the database may have changed since the dry run)."""
+    clients_in_file, numbers_in_file = _kept_file(token)
+    try:
+        plan = legacy_import.apply_import(clients_in_file, numbers_in_file, current_app.config["PHONE_REGION"],
+                                          actor=acting_user())
+    except legacy_import.ImportConflict as exc:
+        flash(f"Nothing was imported: {exc}", "error")
+        return redirect(url_for("numbers.import_plan", token=token), code=303)
+    import_uploads.keep_result(token, plan.shown())
+    return redirect(url_for("numbers.import_result", token=token), code=303)
+
+
+@bp.get("/numbers/import/<token>/result")
+@login_required
+def import_result(token):
+    """What applying the file did."""
+    result = import_uploads.kept_result(token)
+    if result is None:
+        abort(404)
+    return render_template("numbers/import.html", stage="result", token=token, plan=result)

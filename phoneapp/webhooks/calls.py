@@ -76,11 +76,19 @@ def voice():
     return twiml_response(answer_call())
 
 
-@bp.post("/client-webhook/<int:client_id>")
+@bp.post("/client-webhook/<client_id>")
 @require_twilio_signature
 def client_webhook(client_id):
-    """Older per-client voice URL: route by `To` first, then by the client in the path."""
+    """Older per-client voice URL: route by `To` first, then by the client in the path (its old id from
+    `numbers import`, or its id)."""
     return twiml_response(answer_call(path_client_id=client_id))
+
+
+@bp.record_once
+def answer_the_old_api_path(state):
+    # The previous front-end served its per-client voice URL under /api, and numbers it set up still call there.
+    state.app.add_url_rule("/api/twilio/client-webhook/<client_id>", endpoint=f"{bp.name}.api_client_webhook",
+                           view_func=client_webhook, methods=["POST"])
 
 
 @bp.post("/fallback")
