@@ -112,6 +112,7 @@ def upgrade():
         batch_op.add_column(sa.Column('tags', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('settled_at', sa.DateTime(), nullable=True))
         batch_op.create_index(batch_op.f('ix_call_records_settled_at'), ['settled_at'], unique=False)
+        batch_op.create_index('ix_call_records_client_caller', ['client_id', 'from_number'], unique=False)
 
     # Calls taken before this release owe nobody a notice or a webhook: only calls from now on are settled.
     op.execute("UPDATE call_records SET settled_at = COALESCE(ended_at, created_at)")
@@ -146,6 +147,7 @@ def downgrade():
         batch_op.drop_column('notify_emails')
 
     with op.batch_alter_table('call_records', schema=None) as batch_op:
+        batch_op.drop_index('ix_call_records_client_caller')
         batch_op.drop_index(batch_op.f('ix_call_records_settled_at'))
         batch_op.drop_column('settled_at')
         batch_op.drop_column('tags')

@@ -7,8 +7,10 @@ from phoneapp.api.checks import SCHEMAS as CHECK_SCHEMAS
 from phoneapp.api.health import SCHEMAS as HEALTH_SCHEMAS
 from phoneapp.api.inputs import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from phoneapp.api.schemas import SCHEMAS, STATUS_FILTER_VALUES, ref
+from phoneapp.api.webhook_endpoints import SCHEMAS as WEBHOOK_SCHEMAS
 from phoneapp.domain.call_status import OUTCOMES
 from phoneapp.models import MAX_ID
+from phoneapp.services.call_log import DEFAULT_SORT, MAX_SEARCH_LENGTH, SORTS
 
 # One outcome word, or several joined by commas, as the call log's links write them.
 _OUTCOME_WORD = "(?:" + "|".join(OUTCOMES) + ")"
@@ -58,6 +60,8 @@ PARAMETERS = {
     "JobId": _param("job_id", "path", ID_SCHEMA, "The job's id"),
     "TestCallId": _param("test_call_id", "path", ID_SCHEMA, "The test call's id"),
     "BlockedNumberId": _param("blocked_number_id", "path", ID_SCHEMA, "The block list entry's id"),
+    "WebhookEndpointId": _param("endpoint_id", "path", ID_SCHEMA, "The webhook endpoint's id"),
+    "WebhookDeliveryId": _param("delivery_id", "path", ID_SCHEMA, "The webhook delivery's id"),
 }
 
 
@@ -192,8 +196,8 @@ def _paths():
                 "200": _json(ref("Job"), "The job"), **_errors(401, 404)}),
         },
         "/api/call-records": {
-            "get": _operation("listCallRecords", "call-records", "List calls, newest first", {
-                "200": _json(ref("CallRecordPage"), "A page of calls, newest first"), **_errors(400, 401),
+            "get": _operation("listCallRecords", "call-records", "List calls, newest first unless sorted", {
+                "200": _json(ref("CallRecordPage"), "A page of calls, in `sort`'s order"), **_errors(400, 401),
             }, parameters=_page_params(
                 _param("phone_assignment_id", "query", ID_SCHEMA, "Only calls to this tracking number"),
                 {**filter_client, "description": "Only calls to numbers now assigned to this client"},
@@ -209,12 +213,31 @@ def _paths():
                 _param("until", "query", {"type": "string"},
                        "Calls started before this ISO 8601 date or date-time (without an offset: UTC)"),
                 _param("is_test", "query", {"type": "boolean"}, "Only test calls (true) or real ones (false)"),
+                _param("q", "query", {"type": "string", "maxLength": MAX_SEARCH_LENGTH, "example": "(415) 555"},
+                       "Part of the caller's number, typed in any format (its digits are looked for), or of the "
+                       "caller's name, case-insensitive"),
+                _param("sort", "query", {"type": "string", "enum": list(SORTS), "default": DEFAULT_SORT},
+                       "The order: by start or duration, a leading - for descending; ties go by id the same way, "
+                       "calls without a duration come last"),
             )),
         },
         "/api/call-records/{call_id}": {
             "parameters": call_id,
             "get": _operation("getCallRecord", "call-records", "One call", {
                 "200": _json(ref("CallRecord"), "The call"), **_errors(401, 404)}),
+            "patch": _operation("updateCallRecord", "call-records", "Change a call's notes and tags", {
+                "200": _json(ref("CallRecord"), "The call as changed"), **_errors(*BODY_ERRORS, 404),
+            }, body="CallRecordUpdate", changes=True,
+                description="Only notes and tags: any other field is refused with 400 naming it, and so is a "
+                            "tag that is not one short word or more than 20 tags; nothing is saved then."),
+        },
+        "/api/call-records/{call_id}/events": {
+            "parameters": call_id,
+            "get": _operation("listCallEvents", "call-records", "The call's timeline", {
+                "200": _json(ref("CallEventPage"), "Every webhook and callback of the call, in the order "
+                                                   "received, repeats and late ones included and marked"),
+                **_errors(400, 401, 404),
+            }, parameters=_page_params()),
         },
         "/api/health": {
             "get": _operation("getHealth", "health", "Each component's health", {
@@ -246,9 +269,58 @@ def _paths():
                 "204": {"description": "Deleted; its callers get through again"}, **_errors(401, 404),
             }, changes=True),
         },
+        **_webhook_paths(),
         "/api/openapi.json": {
             "get": _operation("getOpenApiDocument", "meta", "This document", {
                 "200": _json({"type": "object"}, "The OpenAPI document"), **_errors(401)}),
+        },
+    }
+
+
+def _webhook_paths():
+    endpoint_id = [_ref("parameters", "WebhookEndpointId")]
+    admins = "Admins only: staff get 403. "
+    return {
+        "/api/webhook-endpoints": {
+            "get": _operation("listWebhookEndpoints", "webhook-endpoints", "List outbound webhook endpoints", {
+                "200": _json(ref("WebhookEndpointPage"), "A page of endpoints, oldest first"), **_errors(400, 401),
+            }, parameters=_page_params()),
+            "post": _operation("createWebhookEndpoint", "webhook-endpoints", "Add an outbound webhook endpoint", {
+                "201": {**_json(ref("WebhookEndpointCreated"), "The new endpoint with its secret, shown only here"),
+                        "headers": {"Location": {"schema": {"type": "string"}, "description": "The endpoint's URL"}}},
+                **_errors(*BODY_ERRORS, 403),
+            }, body="WebhookEndpointCreate", changes=True,
+                description=admins + "Refused with 400 naming the field: a url that is not https:// (http:// only "
+                                     "on this machine), whose host is a metadata service or resolves to a loopback, "
+                                     "private or link-local address (unless OUTBOUND_WEBHOOKS_ALLOW_PRIVATE), "
+                                     "no events or an unknown one, an unknown client_id."),
+        },
+        "/api/webhook-endpoints/{endpoint_id}": {
+            "parameters": endpoint_id,
+            "get": _operation("getWebhookEndpoint", "webhook-endpoints", "One endpoint, without its secret", {
+                "200": _json(ref("WebhookEndpoint"), "The endpoint"), **_errors(401, 404)}),
+            "patch": _operation("updateWebhookEndpoint", "webhook-endpoints", "Change an endpoint", {
+                "200": _json(ref("WebhookEndpoint"), "The endpoint as changed"), **_errors(*BODY_ERRORS, 403, 404),
+            }, body="WebhookEndpointUpdate", changes=True,
+                description=admins + "A new url is checked as on creation; the secret never changes."),
+            "delete": _operation("deleteWebhookEndpoint", "webhook-endpoints", "Remove an endpoint", {
+                "204": {"description": "Deleted, with its deliveries"}, **_errors(401, 403, 404),
+            }, changes=True, description=admins.strip()),
+        },
+        "/api/webhook-endpoints/{endpoint_id}/deliveries": {
+            "parameters": endpoint_id,
+            "get": _operation("listWebhookDeliveries", "webhook-endpoints", "An endpoint's deliveries, newest first", {
+                "200": _json(ref("WebhookDeliveryPage"), "A page of deliveries with their attempts"),
+                **_errors(400, 401, 404),
+            }, parameters=_page_params()),
+        },
+        "/api/webhook-deliveries/{delivery_id}/redeliver": {
+            "parameters": [_ref("parameters", "WebhookDeliveryId")],
+            "post": _operation("redeliverWebhookDelivery", "webhook-endpoints", "Send a delivery again", {
+                "202": _json(ref("WebhookDelivery"), "Pending again: a worker sends it with the same event id"),
+                **_errors(400, 401, 404),
+            }, changes=True, description="Staff and admins. Refused with 400 (details.endpoint) while the "
+                                         "endpoint is switched off."),
         },
     }
 
@@ -270,11 +342,11 @@ def openapi_document():
             ),
         },
         "tags": [{"name": "clients"}, {"name": "phone-assignments"}, {"name": "call-records"}, {"name": "health"},
-                 {"name": "blocked-numbers"}, {"name": "jobs"}, {"name": "meta"}],
+                 {"name": "blocked-numbers"}, {"name": "jobs"}, {"name": "webhook-endpoints"}, {"name": "meta"}],
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
         "paths": _paths(),
         "components": {
-            "schemas": {**SCHEMAS, **CHECK_SCHEMAS, **HEALTH_SCHEMAS},
+            "schemas": {**SCHEMAS, **CHECK_SCHEMAS, **HEALTH_SCHEMAS, **WEBHOOK_SCHEMAS},
             "responses": RESPONSES,
             "parameters": PARAMETERS,
             "securitySchemes": {

@@ -6,7 +6,15 @@ from phoneapp.domain.call_plan import AFTER_HOURS_ACTIONS, MAX_FAILOVER_NUMBERS,
 from phoneapp.domain.call_status import FAILED_DIAL_STATUSES, OUTCOMES
 from phoneapp.models import CONFIG_STATES, MAX_ID
 from phoneapp.services.block_list_changes import MAX_REASON_LENGTH
-from phoneapp.services.client_rules import MAX_GREETING_LENGTH, MAX_RING_SECONDS, MIN_RING_SECONDS
+from phoneapp.services.call_details import MAX_NOTES_LENGTH as MAX_CALL_NOTES_LENGTH
+from phoneapp.services.call_details import MAX_TAG_LENGTH, MAX_TAGS
+from phoneapp.services.client_rules import (
+    MAX_GREETING_LENGTH,
+    MAX_NOTICE_RECIPIENTS,
+    MAX_RING_SECONDS,
+    MIN_RING_SECONDS,
+    NOTICE_EVENTS,
+)
 from phoneapp.services.clients import MAX_NOTES_LENGTH
 
 
@@ -102,6 +110,22 @@ CLIENT_RULES_OUT = {
     "after_hours_number": nullable(E164),
     "failover_numbers": {"type": "array", "items": E164, "maxItems": MAX_FAILOVER_NUMBERS},
 }
+# Per-call notices (SPEC §10); in a body, null or [] clears a list.
+NOTICE_EVENT = {"type": "string", "enum": list(NOTICE_EVENTS)}
+CLIENT_NOTICES_IN = {
+    "notify_emails": nullable({"type": "array", "items": {"type": "string", "maxLength": 254},
+                               "maxItems": MAX_NOTICE_RECIPIENTS,
+                               "description": "Addresses e-mailed about each call of the notify_on events"}),
+    "notify_sms": nullable({"type": "array", "items": PHONE_INPUT, "maxItems": MAX_NOTICE_RECIPIENTS,
+                            "description": "Numbers texted about each call of the notify_on events"}),
+    "notify_on": nullable({"type": "array", "items": NOTICE_EVENT, "uniqueItems": True,
+                           "description": "The calls told: missed, voicemail, answered; none: no notices"}),
+}
+CLIENT_NOTICES_OUT = {
+    "notify_emails": {"type": "array", "items": {"type": "string"}},
+    "notify_sms": {"type": "array", "items": E164},
+    "notify_on": {"type": "array", "items": NOTICE_EVENT},
+}
 ASSIGNMENT_FIELDS_IN = {
     "client_id": nullable({**ID, "description": "An existing client; null unassigns"}),
     "forward_to_number": nullable({**PHONE_INPUT, "description": "Overrides the client's phone; null uses it"}),
@@ -123,11 +147,12 @@ SCHEMAS = {
         "notes": {"type": "string"},
         "is_active": {"type": "boolean"},
         **CLIENT_RULES_OUT,
+        **CLIENT_NOTICES_OUT,
         "created_at": TIME,
         "updated_at": TIME,
     }),
-    "ClientCreate": _object(CLIENT_FIELDS_IN, required=["name", "phone"]),
-    "ClientUpdate": _object(CLIENT_FIELDS_IN, required=[],
+    "ClientCreate": _object({**CLIENT_FIELDS_IN, **CLIENT_NOTICES_IN}, required=["name", "phone"]),
+    "ClientUpdate": _object({**CLIENT_FIELDS_IN, **CLIENT_NOTICES_IN}, required=[],
                             description="Any subset of the fields; null clears an optional one (email, notes, "
                                         "and the rules' time zone, hours, dates, numbers, ring_seconds, greeting)"),
     "NumberStatus": _object({
@@ -181,15 +206,23 @@ SCHEMAS = {
         "outcome": {"type": "string", "enum": list(OUTCOMES)},
         "duration": nullable({"type": "integer", "minimum": 0, "description": "Seconds"}),
         "dial_duration": nullable({"type": "integer", "minimum": 0, "description": "Seconds"}),
-        "recording_url": nullable({"type": "string"}),
+        "recording_url": nullable({"type": "string", "description": "phoneapp's address of the recording "
+                                   "(/calls/<id>/recording, for signed-in staff), never Twilio's"}),
         "recording_sid": nullable({"type": "string"}),
-        "voicemail_url": nullable({"type": "string"}),
+        "voicemail_url": nullable({"type": "string", "description": "phoneapp's address of the voicemail "
+                                   "(/calls/<id>/voicemail, for signed-in staff), never Twilio's"}),
         "voicemail_duration": nullable({"type": "integer", "minimum": 0,
                                         "description": "Seconds; 0 when Twilio said the message was empty"}),
         "route_rule": nullable({"type": "string",
                                 "description": "The rule that decided the call: open, after-hours, failover 2, "
                                                "blocked, default or message"}),
         "answered_by": nullable({"type": "string", "description": "The number that took the call"}),
+        "accepted_by": nullable({"type": "string", "description": "The number whose person pressed 1 to take it"}),
+        "caller_name": nullable({"type": "string", "description": "Twilio's CallerName, when it sent one"}),
+        "first_time_caller": nullable({"type": "boolean",
+                                       "description": "The caller had never called this client before"}),
+        "notes": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
         "caller_hung_up": {"type": "boolean",
                            "description": "The caller hung up before anybody answered; the target is not blamed"},
         "ended_by": nullable({"type": "string", "enum": ["status-callback", "call-flow", "timeout"],
@@ -229,6 +262,29 @@ SCHEMAS = {
     "ClientPage": _page_of("Client"),
     "PhoneAssignmentPage": _page_of("PhoneAssignment"),
     "CallRecordPage": _page_of("CallRecord"),
+    "CallRecordUpdate": _object({
+        "notes": nullable({"type": "string", "maxLength": MAX_CALL_NOTES_LENGTH,
+                           "description": "Staff's notes on the call; null clears them"}),
+        "tags": nullable({"type": "array", "maxItems": MAX_TAGS,
+                          "items": {"type": "string", "pattern": rf"^[\w-]{{1,{MAX_TAG_LENGTH}}}$"},
+                          "description": "Words such as lead or spam, kept lower-case and each once; null clears "
+                                         "them"}),
+    }, required=[], description="notes, tags or both; any other field is refused"),
+    "CallEvent": _object({
+        "id": ID,
+        "kind": {"type": "string", "description": "The webhook it came to: voice, call_status, dial_status, "
+                                                  "dial_events, whisper, accept, recording, fallback…"},
+        "leg_sid": nullable({"type": "string", "description": "The forwarded leg it is about, if any"}),
+        "sequence_number": nullable({"type": "integer", "minimum": 0,
+                                     "description": "Twilio's SequenceNumber, counted per call leg"}),
+        "sent_at": nullable({**TIME, "description": "Twilio's Timestamp: when it was sent"}),
+        "received_at": TIME,
+        "repeat": {"type": "boolean", "description": "Twilio sent this one before (a retry)"},
+        "out_of_order": {"type": "boolean", "description": "It came after one Twilio sent later"},
+        "params": {"type": "object", "additionalProperties": {"type": "string"},
+                   "description": "Twilio's parameters as received; signatures and secrets are never kept"},
+    }, description="One webhook or callback of a call, as received"),
+    "CallEventPage": _page_of("CallEvent"),
 }
 
 STATUS_FILTER_VALUES = list(CALL_STATUSES) + list(OUTCOME_FILTERS)

@@ -82,7 +82,9 @@ class CallRecord(db.Model):
     client: Mapped[Client | None] = relationship()
 
     __table_args__ = (sa.Index("ix_call_records_assignment_started", "phone_assignment_id", "started_at"),
-                      sa.Index("ix_call_records_client_started", "client_id", "started_at"))
+                      sa.Index("ix_call_records_client_started", "client_id", "started_at"),
+                      # Whether a caller called this client before, asked as each call is first written.
+                      sa.Index("ix_call_records_client_caller", "client_id", "from_number"))
 
     def __repr__(self):
         return f"<CallRecord {self.twilio_call_sid} {self.status}>"

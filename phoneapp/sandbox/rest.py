@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from werkzeug.wrappers import Request, Response
 
 from phoneapp.sandbox.account import NUMBER_FIELDS, new_sid, rfc2822
+from phoneapp.sandbox.audio import recording_media
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ def make_rest_app(account, on_call_created=None):
         ("GET", rf"^{API}/Accounts/(?P<account>[^/]+)/Calls/(?P<sid>[^/]+)\.json$", _fetch_call),
         ("POST", rf"^{API}/Accounts/(?P<account>[^/]+)/Calls/(?P<sid>[^/]+)\.json$", _update_call),
         ("POST", rf"^{API}/Accounts/(?P<account>[^/]+)/Messages\.json$", _create_message),
+        ("GET", rf"^{API}/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>RE[0-9a-fA-F]{{32}})(?:\.wav)?$",
+         recording_media),
         ("GET", r"^/v1/Alerts$", _list_alerts),
         ("GET", r"^/v1/Alerts/(?P<sid>[^/]+)$", _fetch_alert),
     ]
@@ -76,7 +79,8 @@ def make_rest_app(account, on_call_created=None):
             args = match.groupdict()
             if "account" in args and args.pop("account") != account.account_sid:
                 raise _not_found(request)
-            response = _json(*view(request, account, **args))
+            answer = view(request, account, **args)
+            response = answer if isinstance(answer, Response) else _json(*answer)
         except ApiError as error:
             response = _json(error.status, {
                 "code": error.code, "message": error.message,

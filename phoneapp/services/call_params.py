@@ -12,6 +12,7 @@ log = logging.getLogger("phoneapp.services.calls")
 
 # A call's numbers as its record keeps them: control characters removed, at most 32 characters.
 NUMBER_LENGTH = 32
+CALLER_NAME_LENGTH = 100
 
 
 def _shown(value, limit=80):
@@ -69,4 +70,7 @@ def caller_fields(params, call_sid):
         "caller_state": fitted_text(params, "FromState", 100, call_sid) or None,
         "caller_zip": fitted_text(params, "FromZip", 20, call_sid) or None,
         "caller_country": fitted_text(params, "FromCountry", 10, call_sid) or None,
+        # Twilio's caller-name lookup (CNAM), carriers' free text shown as a hint: fitted quietly, as nothing
+        # about the call or its number is wrong when it is odd.
+        "caller_name": fit_text(params.get("CallerName"), CALLER_NAME_LENGTH).value or None,
     }

@@ -45,6 +45,7 @@ from phoneapp.services.call_params import (
     fitted_text,
     usable_call_sid,
 )
+from phoneapp.services.first_callers import first_time_caller
 from phoneapp.services.forward_streaks import update_failed_forwards_alert
 from phoneapp.services.monitor_alerts import raise_fallback_alert
 
@@ -94,6 +95,7 @@ def _tie_callback_to_number(record, at):
     """A call heard of only through its callbacks (its voice webhook lost) is still a call to its number."""
     if record.routed_by is None and _tie_to_number(record) and not record.is_test:
         note_called(record.phone_assignment_id, at, reached=False)
+        record.first_time_caller = first_time_caller(record)
 
 
 def _note_forward(record):
@@ -155,6 +157,8 @@ def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
         record.client_id = client_id
         # Routed without knowing the number (the fallback's cache did not have it): it is still its call.
         _tie_to_number(record)
+        if record.first_time_caller is None:
+            record.first_time_caller = first_time_caller(record)
     else:
         place_start(record, at)  # the same webhook again (Twilio retried it): the first one began the call
     # Twilio tells the fallback URL why the voice URL failed: that is an error of the number's configuration.

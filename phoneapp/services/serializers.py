@@ -4,6 +4,7 @@ from __future__ import annotations
 from phoneapp.domain.call_status import outcome_of
 from phoneapp.services.client_rules import rule_fields
 from phoneapp.services.number_statuses import number_statuses
+from phoneapp.services.recordings import media_addresses
 
 
 def iso(moment):
@@ -59,7 +60,11 @@ def assignments_json(numbers):
 
 
 def call_record_json(record):
-    """`client_id` is the client the call was routed for; reassigning the number later does not change it."""
+    """`client_id` is the client the call was routed for; reassigning the number later does not change it.
+
+    Recordings are phoneapp's own addresses (staff sign in to play them); Twilio's URLs are never handed out.
+    """
+    recording_url, voicemail_url = media_addresses(record.id, record.recording_url, record.voicemail_url)
     return {
         "id": record.id,
         "twilio_call_sid": record.twilio_call_sid,
@@ -76,12 +81,17 @@ def call_record_json(record):
         "outcome": outcome_of(record),
         "duration": record.duration,
         "dial_duration": record.dial_duration,
-        "recording_url": record.recording_url,
+        "recording_url": recording_url,
         "recording_sid": record.recording_sid,
-        "voicemail_url": record.voicemail_url,
+        "voicemail_url": voicemail_url,
         "voicemail_duration": record.voicemail_duration,
         "route_rule": record.route_rule,
         "answered_by": record.answered_by,
+        "accepted_by": record.accepted_by,
+        "caller_name": record.caller_name,
+        "first_time_caller": record.first_time_caller,
+        "notes": record.notes or "",
+        "tags": list(record.tags or []),
         "caller_hung_up": record.caller_hung_up,
         "ended_by": record.ended_by,
         "error_code": record.error_code,
@@ -96,6 +106,22 @@ def call_record_json(record):
         "ended_at": iso(record.ended_at),
         "created_at": iso(record.created_at),
         "updated_at": iso(record.updated_at),
+    }
+
+
+def call_event_json(entry):
+    """One request Twilio made about a call, as received (`entry`: a call_details.TimelineEntry)."""
+    event = entry.event
+    return {
+        "id": event.id,
+        "kind": event.kind,
+        "leg_sid": event.leg_sid,
+        "sequence_number": event.sequence_number,
+        "sent_at": iso(event.sent_at),
+        "received_at": iso(event.received_at),
+        "repeat": entry.repeat,
+        "out_of_order": entry.out_of_order,
+        "params": dict(event.params or {}),
     }
 
 

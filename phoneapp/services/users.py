@@ -1,11 +1,13 @@
 """Staff accounts, API tokens and checking a login's password."""
 import functools
 import secrets
+from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from phoneapp.domain.business_hours import parse_zone
 from phoneapp.extensions import db
 from phoneapp.models import ROLES, ApiToken, User, utcnow
 from phoneapp.services.audit import record_audit
@@ -122,6 +124,32 @@ def set_active(user, active, actor=None):
     user.end_sessions()
     record_audit("activate_user" if active else "deactivate_user", user,
                  before={"is_active": not active}, after={"is_active": active}, actor=actor)
+    db.session.commit()
+    return user
+
+
+@functools.cache
+def time_zone_names():
+    """Every IANA time zone name this machine knows, sorted: the choices of a user's own zone."""
+    return tuple(sorted(available_timezones()))
+
+
+def set_timezone(user, name, actor=None):
+    """Show `user` page times in `name`, an IANA time zone; blank: APP_TIMEZONE. ValidationError for anything else."""
+    name = (name or "").strip()
+    zone = None
+    if name:
+        parsed, why = parse_zone(name)
+        if why is None and parsed.key not in time_zone_names():
+            why = f"{name[:64]!r} is not a time zone (use a name such as America/New_York)"
+        if why:
+            raise ValidationError({"timezone": why})
+        zone = parsed.key
+    if zone == user.timezone:
+        return user
+    before = {"timezone": user.timezone}
+    user.timezone = zone
+    record_audit("change_timezone", user, before=before, after={"timezone": zone}, actor=actor)
     db.session.commit()
     return user
 

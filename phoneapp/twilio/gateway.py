@@ -8,22 +8,29 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from werkzeug.test import Client as WsgiClient
 
 log = logging.getLogger(__name__)
 
 # Twilio itself gives a webhook 15 s; a REST call taking longer than this is better failed and retried.
 DEFAULT_TIMEOUT = 10.0
 _NUMBER_SID = re.compile(r"^PN[0-9a-fA-F]{32}$")
+# What a player needs to know of Twilio's answer to play and seek a recording; nothing else is passed on.
+MEDIA_HEADERS = ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges")
+MEDIA_CHUNK_SIZE = 64 * 1024
+# The whole file, the range asked for, or "that range is past the end": a player handles each itself.
+MEDIA_STATUSES = (200, 206, 416)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,16 @@ class NumberConfig:
     def routed_elsewhere(self) -> bool:
         """True when Twilio ignores voice_url because an application or SIP trunk takes the calls."""
         return bool(self.voice_application_sid or self.trunk_sid)
+
+
+@dataclass(frozen=True)
+class Media:
+    """A recording as Twilio serves it: its status, the headers a player needs, and its bytes as they arrive."""
+
+    status: int
+    headers: dict
+    chunks: Iterator[bytes]
+    close: Callable[[], None]
 
 
 class TwilioError(Exception):
@@ -214,6 +231,48 @@ class TwilioGateway:
             "request_url": a.request_url, "request_method": a.request_method, "resource_sid": a.resource_sid,
             "more_info": a.more_info, "date_created": a.date_created, "service_sid": a.service_sid,
         } for a in alerts]
+
+    def fetch_media(self, url: str, byte_range: str | None = None) -> Media:
+        """A recording's audio from its Twilio URL with the account's credentials, streamed, `Range` passed on."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme != "https" or parts.username or not (host == "twilio.com" or host.endswith(".twilio.com")):
+            # The account's credentials go to Twilio and nowhere else.
+            raise TwilioError(f"{url[:100]!r} is not an address on Twilio's API")
+        headers = {"Range": byte_range} if byte_range else {}
+        http = self._client.http_client
+        sandbox_app = getattr(http, "app", None)
+        if sandbox_app is not None:
+            # The sandbox answers in-process, as it answers the REST client; its audio must stay bytes.
+            answer = WsgiClient(sandbox_app).open(parts.path, base_url=f"{parts.scheme}://{parts.netloc}",
+                                                  query_string=parts.query, headers=headers,
+                                                  auth=self._client.auth, buffered=False)
+            status, received, chunks, close = answer.status_code, answer.headers, answer.response, answer.close
+        else:
+            target = http.rewrite(url) if isinstance(http, HostRewritingHttpClient) else url
+            session = getattr(http, "session", None) or requests.Session()
+            with _translated():
+                # Redirects are followed (Twilio may hand media off); requests drops the credentials on another host.
+                response = session.get(target, headers=headers, auth=self._client.auth, stream=True,
+                                       timeout=DEFAULT_TIMEOUT)
+            status, received, close = response.status_code, response.headers, response.close
+            chunks = _streamed(response)
+        if status not in MEDIA_STATUSES:
+            # Twilio says why in a small JSON body; its first chunk holds it.
+            head = next(iter(chunks), b"")[:4096]
+            close()
+            raise _error_from_response(SimpleNamespace(status_code=status, text=head.decode("utf-8", "replace")))
+        return Media(status, {name: received[name] for name in MEDIA_HEADERS if name in received}, chunks, close)
+
+
+def _streamed(response):
+    """The body a chunk at a time; Twilio going quiet midway ends it early (the player has what came)."""
+    try:
+        yield from response.iter_content(MEDIA_CHUNK_SIZE)
+    except requests.RequestException as exc:
+        log.warning("recording download from Twilio broke off: %s", exc)
+    finally:
+        response.close()
 
 
 class HostRewritingHttpClient(TwilioHttpClient):

@@ -9,7 +9,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -21,9 +20,11 @@ from flask_login import login_required
 
 from phoneapp.domain.call_status import FAILED_OUTCOMES, OUTCOMES, outcome_of
 from phoneapp.extensions import db
-from phoneapp.models import Client, PhoneAssignment
+from phoneapp.models import CallRecord, Client, PhoneAssignment
+from phoneapp.services import call_details
 from phoneapp.services.call_log import (
     CALLS_PER_PAGE,
+    DEFAULT_SORT,
     EXPORT_BATCH_SIZE,
     FILTER_NAMES,
     TEST_CALL_CHOICES,
@@ -33,7 +34,10 @@ from phoneapp.services.call_log import (
     paginate_calls,
     read_filters,
 )
-from phoneapp.web.view_helpers import page_and_fragment, requested_page
+from phoneapp.services.errors import NotFound, UpstreamError, ValidationError
+from phoneapp.services.recordings import media_addresses, open_media
+from phoneapp.web.filters import page_zone
+from phoneapp.web.view_helpers import page_and_fragment, requested_page, row_or_404
 
 bp = Blueprint("calls", __name__)
 
@@ -53,13 +57,26 @@ def call_log_context():
     filters, problems = read_filters(request.args)
     pagination = paginate_calls(calls_select(**filters.select_args()), requested_page(), CALLS_PER_PAGE)
     return {"pagination": pagination, "filters": filters, "filter_problems": problems,
-            "page_args": filters.query_args(), "show_count": True}
+            "page_args": filters.query_args(), "show_count": True, "sorting": sort_headers(filters)}
+
+
+def sort_headers(filters):
+    """{column: (its aria-sort or None, the link that sorts by it)}: a sorted column's link turns its order round,
+    another column's sorts by it, newest or longest first; the other filters are kept either way."""
+    headers = {}
+    for column in ("started_at", "duration"):
+        state = {column: "ascending", f"-{column}": "descending"}.get(filters.sort)
+        sort = column if state == "descending" else f"-{column}"
+        args = {**filters.query_args(), "sort": None if sort == DEFAULT_SORT else sort}
+        headers[column] = (state, url_for("calls.calls", **args))
+    return headers
 
 
 @page_and_fragment(bp, "/calls", "/partials/calls")
 @login_required
 def calls(fragment):
-    """The call log, newest first, narrowed by number, client, outcome, days and tests; or (`fragment`) its table."""
+    """The call log, narrowed by number, client, outcome, days, tests and caller, sorted by time or duration; or
+    (`fragment`) its table."""
     context = call_log_context()
     if fragment:
         return render_template("calls/_calls_table.html", poll=True, **context)
@@ -108,6 +125,8 @@ def export_filename(filters):
         parts.append(number.phone_number.lstrip("+") if number else f"number-{filters.number}")
     if filters.outcome:
         parts.append(_slug(filters.outcome))
+    if filters.q and _slug(filters.q):
+        parts.append("matching-" + _slug(filters.q))
     if filters.tests != "include":
         parts.append("test-calls-only" if filters.tests == "only" else "without-test-calls")
     if filters.date_from and filters.date_to:
@@ -143,7 +162,7 @@ def export_row(row, zone):
             safe(row.forwarded_to), outcome, safe(row.answered_by), safe(row.route_rule), safe(row.status),
             safe(row.dial_status),
             "" if row.duration is None else row.duration, "yes" if row.is_test else "no",
-            safe(row.recording_url), safe(row.voicemail_url), safe(row.twilio_call_sid))
+            *media_addresses(row.id, row.recording_url, row.voicemail_url), safe(row.twilio_call_sid))
 
 
 def csv_text(rows):
@@ -154,7 +173,68 @@ def csv_text(rows):
 
 def calls_csv(filters, batch_size=EXPORT_BATCH_SIZE):
     """The filtered calls as CSV text: the header, then one chunk per batch, so memory stays flat."""
-    zone = ZoneInfo(current_app.config["APP_TIMEZONE"])
+    zone = ZoneInfo(page_zone())
     yield csv_text([EXPORT_HEADER])
     for rows in export_batches(filters, batch_size):
         yield csv_text(export_row(row, zone) for row in rows)
+
+
+def call_detail_context(record):
+    """What the call's page and its live part show: the call, its legs and its timeline."""
+    events = call_details.call_events(record)
+    return {"call": record, "legs": call_details.call_legs(events), "timeline": call_details.timeline(events),
+            "live": call_details.is_live(record), "shown_params": call_details.shown_params}
+
+
+@page_and_fragment(bp, "/calls/<int:call_id>", "/partials/calls/<int:call_id>")
+@login_required
+def call_detail(call_id, fragment):
+    """One call: caller, routing, legs, recording, voicemail, notes, tags, timeline; or (`fragment`) its live part."""
+    record = row_or_404(CallRecord, call_id)
+    context = call_detail_context(record)
+    if fragment:
+        return (render_template("calls/_call_live.html", **context)
+                + render_template("calls/_call_timeline.html", out_of_band=True, **context))
+    form = {"notes": record.notes or "", "tags": " ".join(record.tags or [])}
+    return render_template("calls/call_detail.html", form=form, errors={}, **context)
+
+
+@bp.post("/calls/<int:call_id>/notes")
+@login_required
+def update_call_notes(call_id):
+    """Save the call's notes and tags; the page again with the reasons beside the fields when refused."""
+    record = row_or_404(CallRecord, call_id)
+    form = {"notes": request.form.get("notes", ""), "tags": request.form.get("tags", "")}
+    try:
+        call_details.update_notes_and_tags(record, {"notes": form["notes"],
+                                                    "tags": call_details.split_tags(form["tags"])})
+    except ValidationError as exc:
+        db.session.rollback()
+        return render_template("calls/call_detail.html", form=form, errors=exc.details,
+                               **call_detail_context(record)), 400
+    flash("Notes and tags saved.", "success")
+    return redirect(url_for("calls.call_detail", call_id=record.id, _anchor="notes"), code=303)
+
+
+@bp.get("/calls/<int:call_id>/recording", endpoint="call_recording", defaults={"kind": "recording"})
+@bp.get("/calls/<int:call_id>/voicemail", endpoint="call_voicemail", defaults={"kind": "voicemail"})
+@login_required
+def call_media(call_id, kind):
+    """The call's recording or voicemail streamed from Twilio, a byte range when the player asks for one."""
+    record = row_or_404(CallRecord, call_id)
+    try:
+        media = open_media(record, kind, request.headers.get("Range"))
+    except NotFound:
+        abort(404, description=f"This call has no {kind}.")
+    except UpstreamError as error:
+        abort(502, description=error.message)
+    headers = dict(media.headers)
+    if not headers.get("Content-Type", "").startswith("audio/"):
+        # Whatever else came back is never run as a page of phoneapp's.
+        headers["Content-Type"] = "application/octet-stream"
+    headers["Content-Disposition"] = f'inline; filename="call-{record.id}-{kind}"'
+    # The audio of a call never changes; a player seeking back should not fetch it again.
+    headers["Cache-Control"] = "private, max-age=3600"
+    response = Response(media.chunks, status=media.status, headers=headers, direct_passthrough=True)
+    response.call_on_close(media.close)
+    return response

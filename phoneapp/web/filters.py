@@ -1,5 +1,7 @@
-"""Jinja filters and globals: phone numbers in national format, times in APP_TIMEZONE, durations, outcomes, the nav."""
-from flask import current_app, request
+"""Jinja filters and globals: phone numbers in national format, times in the reader's zone, durations, outcomes, the
+nav."""
+from flask import current_app, has_request_context, request
+from flask_login import current_user
 
 from phoneapp.domain.call_status import outcome_of
 from phoneapp.domain.clock import format_local
@@ -10,8 +12,14 @@ from phoneapp.models import utcnow
 from phoneapp.services.audit import action_label
 
 
+def page_zone():
+    """The zone pages show times in: the signed-in user's own, else APP_TIMEZONE."""
+    own = current_user.timezone if has_request_context() and current_user.is_authenticated else None
+    return own or current_app.config["APP_TIMEZONE"]
+
+
 def format_datetime(value, fmt="%Y-%m-%d %H:%M"):
-    return format_local(value, current_app.config["APP_TIMEZONE"], fmt)
+    return format_local(value, page_zone(), fmt)
 
 
 def time_ago(value):
@@ -39,6 +47,7 @@ def register_filters(app, sections):
     app.jinja_env.filters["audit_action"] = action_label
 
     app.add_template_global(outcome_of, "outcome_of")
+    app.add_template_global(page_zone, "page_zone")
     app.jinja_env.tests["safe_link"] = is_safe_link
 
     @app.template_global()

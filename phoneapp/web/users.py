@@ -1,5 +1,5 @@
-"""The admin-only Users pages: accounts, roles, deactivation and API tokens."""
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+"""The Users pages: accounts, roles, deactivation and API tokens (admins only), and everybody's own settings."""
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from phoneapp.extensions import db, login_manager
@@ -12,6 +12,8 @@ from phoneapp.web.view_helpers import acting_user, row_or_404
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 NEW_USER_FIELDS = ("email", "name", "role")
+# The only routes here that are not admins': each works on the signed-in user's own account and nobody else's.
+OWN_ACCOUNT_ENDPOINTS = frozenset({"users.account", "users.set_own_timezone"})
 
 
 @bp.before_request
@@ -19,7 +21,7 @@ def admins_only():
     """Guard every route here at once, so a route added later cannot forget it."""
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
-    if not current_user.is_admin:
+    if not current_user.is_admin and request.endpoint not in OWN_ACCOUNT_ENDPOINTS:
         abort(403, description="Only admins manage users.")
     return None
 
@@ -124,3 +126,27 @@ def revoke_token(user_id, token_id):
     user_service.revoke_token(token, actor=acting_user())
     flash(f"Token {token.prefix}… revoked.", "success")
     return redirect(url_for("users.detail", user_id=user_id), code=303)
+
+
+def account_page(form, errors, status=200):
+    return render_template("users/account.html", zones=user_service.time_zone_names(), form=form,
+                           errors=errors), status
+
+
+@bp.get("/me")
+def account():
+    """The signed-in user's own settings: the time zone pages show times in."""
+    return account_page({"timezone": current_user.timezone or ""}, {})
+
+
+@bp.post("/me/timezone")
+def set_own_timezone():
+    """Show the signed-in user's pages in a time zone of their own, or in the app's again."""
+    name = request.form.get("timezone", "")
+    try:
+        user_service.set_timezone(acting_user(), name, actor=acting_user())
+    except ValidationError as exc:
+        db.session.rollback()
+        return account_page({"timezone": name}, exc.details, 422)
+    flash(f"Times are shown in {current_user.timezone or current_app.config['APP_TIMEZONE']} now.", "success")
+    return redirect(url_for("users.account"), code=303)

@@ -28,14 +28,18 @@ from phoneapp.services import users
 from phoneapp.services.assignments import upsert_assignment
 from phoneapp.services.block_list_changes import add_blocked_number
 from phoneapp.services.health import run_health_checks
+from phoneapp.services.webhook_endpoints import create_endpoint
 from tests.support.jobs import run_queued_jobs
+from tests.support.webhook_endpoint_rows import failed_delivery
 
 OPERATION_IDS = (
     "listClients", "createClient", "getClient", "updateClient", "deleteClient",
     "listPhoneAssignments", "upsertPhoneAssignment", "getPhoneAssignment", "updatePhoneAssignment",
     "releasePhoneAssignment", "verifyPhoneAssignment", "startTestCall", "getTestCall", "getJob",
-    "listCallRecords", "getCallRecord", "getHealth", "getOpenApiDocument",
+    "listCallRecords", "getCallRecord", "updateCallRecord", "listCallEvents", "getHealth", "getOpenApiDocument",
     "listBlockedNumbers", "createBlockedNumber", "deleteBlockedNumber",
+    "listWebhookEndpoints", "createWebhookEndpoint", "getWebhookEndpoint", "updateWebhookEndpoint",
+    "deleteWebhookEndpoint", "listWebhookDeliveries", "redeliverWebhookDelivery",
 )
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
@@ -69,6 +73,9 @@ def known(app, make_client, make_number, make_call):
     waiting = start_test_call(sandboxed, live=False)
     job = enqueue("prune_history")
     blocked = [add_blocked_number("+19005550100", reason="robocalls"), add_blocked_number("+1900*", acme.id)]
+    receiver = create_endpoint({"url": "https://hooks.example.invalid/calls", "events": ["call.completed"]},
+                               allow_private=False)
+    delivery = failed_delivery(receiver.id)
     # Healthy, so GET /api/health answers 200: not_a_server_error counts its documented 503 as a failure.
     db.session.add(WorkerHeartbeat(name="fuzz:1", mode="db", last_seen_at=utcnow()))
     db.session.commit()
@@ -81,6 +88,7 @@ def known(app, make_client, make_number, make_call):
         "phone": phones, "forward_to_number": phones, "phone_number": [sandboxed.phone_number],
         "twilio_sid": sids,
         "blocked_number_id": [entry.id for entry in blocked], "number": ["+19005550101", "+1888*", "+14155550142"],
+        "endpoint_id": [receiver.id], "delivery_id": [delivery.id],
     }
 
 

@@ -1,10 +1,11 @@
 """Security: headers on every response, request size limits, and secrets never shown nor logged."""
 import base64
+import io
 import json
 import logging
 import socket
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import pytest
@@ -14,11 +15,13 @@ from aiosmtpd.smtp import AuthResult
 from flask import url_for
 
 from phoneapp.extensions import db
-from phoneapp.models import Alert, ApiToken, CallRecord, PhoneAssignment, User
+from phoneapp.models import Alert, ApiToken, CallRecord, JobRun, PhoneAssignment, User, WebhookDelivery
 from phoneapp.services import assignments, clients, users
 from phoneapp.services.alerts import raise_alert
 from phoneapp.services.health import run_health_checks
 from phoneapp.services.notifications import send_pending_notifications
+from phoneapp.services.outbound_webhooks import queue_event
+from phoneapp.services.webhook_endpoints import create_endpoint
 from tests.support.api import ApiClient
 from tests.support.apps import make_app
 from tests.support.fake_twilio import running_fake_twilio, unreachable_twilio
@@ -331,7 +334,8 @@ def test_every_route_refuses_an_oversized_body_with_413_and_writes_nothing(app, 
     ids = {"client_id": number.client_id, "number_id": number.id, "user_id": staff.id,
            "alert_id": db.session.scalars(sa.select(Alert.id)).one(),
            "token_id": db.session.scalars(sa.select(ApiToken.id)).one(), "test_call_id": 1, "job_id": 1,
-           "call_id": 1, "blocked_number_id": 1, "filename": "app.css"}
+           "call_id": 1, "blocked_number_id": 1, "filename": "app.css", "endpoint_id": 1, "delivery_id": 1,
+           "run_id": 1, "token": "t" * 32}
     csrf = soup(admin_client.get("/numbers")).find("meta", {"name": "csrf-token"})["content"]
     headers = {"X-CSRFToken": csrf, "Authorization": f"Bearer {users.issue_token(admin)}",
                # Any signature makes a webhook read its body; the size is refused before that.
@@ -388,6 +392,8 @@ class Production:
     fake: object
     api_token: str
     smtp_port: int
+    # Secrets the test makes on the way (an outbound webhook endpoint's signing secret).
+    made: dict = field(default_factory=dict)
 
     @property
     def secrets(self):
@@ -395,7 +401,7 @@ class Production:
         return {"Twilio auth token": self.fake.auth_token, "Twilio basic auth": basic,
                 "SMTP password": SMTP_PASSWORD, "SMTP password, quoted": quote(SMTP_PASSWORD, safe=""),
                 "SECRET_KEY": SECRET_KEY, "API token": self.api_token,
-                "admin password": ADMIN[1], "staff password": STAFF[1]}
+                "admin password": ADMIN[1], "staff password": STAFF[1], **self.made}
 
     def leaks(self, text):
         return [name for name, secret in self.secrets.items() if secret in text]
@@ -419,7 +425,8 @@ def production(tmp_path, migrated_postgres):
 
 
 def make_things_to_show(production):
-    """A number forwarding with a call on it, a test call, a job, a failed notice and a failed health check."""
+    """A number forwarding with a recorded call on it, a test call, a job, a failed notice, a failed health check,
+    an outbound webhook endpoint with a delivery owed, and an import."""
     app = production.app
     assignments.sync_numbers()
     acme = clients.create_client({"name": "Acme Plumbing", "phone": "+14155550187"}, "US")
@@ -443,9 +450,40 @@ def make_things_to_show(production):
     with twilio_unreachable(app):
         run_health_checks()
     call = db.session.scalars(sa.select(CallRecord)).one()
+    # Its recording, served by the Twilio test server: the page streams it with the account's credentials.
+    recording_sid = "RE" + "5" * 32
+    recording = {"AccountSid": production.fake.account_sid, "CallSid": call.twilio_call_sid,
+                 "RecordingSid": recording_sid, "RecordingStatus": "completed", "RecordingDuration": "14",
+                 "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{production.fake.account_sid}"
+                                 f"/Recordings/{recording_sid}"}
+    path = "/twilio/recording?kind=call"
+    assert webhooks.post(path, data=recording, headers=signed_headers(app, path, recording)).status_code == 200
+    # An outbound webhook endpoint, whose signing secret no page may show again, with a delivery owed.
+    endpoint = create_endpoint({"url": "http://127.0.0.1:9/hook", "events": ["call.completed"]}, allow_private=True)
+    production.made["webhook signing secret"] = endpoint.secret
+    queue_event("call.completed", {"type": "call.completed", "data": {}}, client_id=None, dedupe_key="leak-check")
+    db.session.commit()
+    delivery_id = db.session.scalars(sa.select(WebhookDelivery.id)).one()
+    # An import, its dry run and its result.
+    browser = app.test_client()
+    assert login(browser, *ADMIN).status_code == 303
+    csrf = soup(browser.get("/numbers/import")).find("meta", {"name": "csrf-token"})["content"]
+    upload = json.dumps({"clients": [{"id": "ckold1", "name": "Old Client", "phone": "+14155550100"}],
+                         "phoneAssignments": []}).encode()
+    uploaded = browser.post("/numbers/import", data={"csrf_token": csrf, "file": (io.BytesIO(upload), "old.json")},
+                            content_type="multipart/form-data")
+    assert uploaded.status_code == 303, uploaded.status_code
+    token = uploaded.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+    applied = browser.post(f"/numbers/import/{token}/apply", data={"csrf_token": csrf})
+    assert applied.status_code == 303, applied.status_code
+    # A sync staff started with "Sync now".
+    assert browser.post("/numbers/sync", data={"csrf_token": csrf}).status_code == 303
+    sync_run_id = db.session.scalars(sa.select(JobRun.id).where(JobRun.name == "sync_numbers")
+                                     .order_by(JobRun.id.desc())).first()
     return {"client_id": acme.id, "number_id": number.id, "call_id": call.id, "test_call_id": test_call["id"],
             "job_id": job["id"], "user_id": db.session.scalars(sa.select(User.id).order_by(User.id.desc())).first(),
-            "filename": "app.css"}
+            "filename": "app.css", "endpoint_id": endpoint.id, "delivery_id": delivery_id, "run_id": sync_run_id,
+            "token": token}
 
 
 @contextmanager
@@ -498,8 +536,12 @@ def test_no_page_fragment_or_api_answer_shows_a_secret(production):
             responses["with cards"] = browser.get(url, query_string={"card": ids["number_id"]}, headers=HX)
         for how, response in responses.items():
             expected = (302,) if endpoint == "auth.login" else (200, 503)
+            if endpoint == "calls.call_voicemail":
+                expected = (404,)  # the call has a recording and no voicemail
             assert response.status_code in expected, (url, how, response.status_code)
-            shown = response.get_data(as_text=True) + "\n".join(f"{k}: {v}" for k, v in response.headers.items())
+            # A recording is bytes: a secret in it would still be ASCII.
+            shown = (response.get_data().decode("utf-8", "replace")
+                     + "\n".join(f"{k}: {v}" for k, v in response.headers.items()))
             assert production.leaks(shown) == [], (url, how)
             seen += 1
     assert seen >= 40

@@ -254,7 +254,7 @@ def test_export_is_the_filtered_calls_in_log_order(admin_client, log, acme):
     }
     voicemail = dict(zip(header, rows[2], strict=True))
     assert voicemail["outcome"] == "voicemail" and voicemail["test"] == "yes"
-    assert voicemail["voicemail_url"] == "https://api.twilio.example/Recordings/RE1"
+    assert voicemail["voicemail_url"] == f"https://calls.example.test/calls/{voicemail['call_id']}/voicemail"
 
     everything = download(admin_client, url_for("calls.export_calls"))
     assert everything.headers["Content-Disposition"] == 'attachment; filename="calls-all.csv"'

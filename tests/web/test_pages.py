@@ -48,7 +48,7 @@ def test_layout_has_nav_user_logout_csrf_and_sandbox_banner(admin_client):
     page = soup(admin_client.get(url_for("dashboard.dashboard")))
     nav = page.find("nav", class_="mainnav")
     assert [a.get_text(strip=True) for a in nav.find_all("a")] == ["Dashboard", "Phone numbers", "Clients", "Call log",
-                                                            "Block list", "Alerts", "Health", "Users"]
+                                                            "Block list", "Alerts", "Health", "Webhooks", "Users"]
     assert "Sandbox mode" in text_of(page.find(class_="sandbox-banner"))
     assert page.find("meta", {"name": "csrf-token"})["content"]
     logout = page.find("form", action=url_for("auth.logout"))
