@@ -19,6 +19,7 @@ def test_the_rules_form_works_at_phone_width(chromium, tmp_path, migrated_postgr
             client_page = f"{base}/clients/{seeded['client_id']}"
             page.goto(client_page)
             page.click("#client-rules a:has-text('Edit rules')")
+            page.wait_for_selector("#rules-hours_mon")
             assert page.evaluate(OVERFLOW_JS) <= 0
             page.fill("#rules-hours_mon", "9-5pm")
             page.fill("#rules-failover_numbers", "(415) 555-0142\n(415) 555-0199")
