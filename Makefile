@@ -19,6 +19,8 @@ install: $(STAMP)
 # Embedded defaults: SQLite under instance/, no Redis server, sandbox Twilio, demo data, and a worker.
 # Seeding points the sandbox numbers at PUBLIC_BASE_URL, so the server must answer on that address.
 run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+# The demo records its forwarded calls, so a call's page has a recording to play.
+run: export RECORD_CALLS ?= true
 run: $(STAMP)
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app demo seed
