@@ -40,7 +40,8 @@ import psycopg  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 from phoneapp.services.webhook_log import WebhookLog  # noqa: E402
-from tests.support.private_postgres import PostgresServer, free_port  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.private_postgres import PostgresServer  # noqa: E402
 
 PUBLIC_BASE_URL = "https://calls.bench.test"
 ACCOUNT_SID = "AC" + "b" * 32

@@ -54,7 +54,8 @@ import psycopg  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 from bench import webhook_routes  # noqa: E402
-from tests.support.private_postgres import PostgresServer, free_port  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.private_postgres import PostgresServer  # noqa: E402
 
 # Signatures are checked against this address, not the one wrk connects to: as behind a TLS proxy.
 PUBLIC_BASE_URL = "https://calls.bench.example"

@@ -23,7 +23,8 @@ from tests.support.pages import ADMIN, STAFF, login
 from tests.support.paths import ROOT
 from tests.support.webhooks import sign
 
-pytest_plugins = ("tests.support.fixtures_pages", "tests.support.fixtures_api", "tests.support.fixtures_redis")
+pytest_plugins = ("tests.support.fixtures_pages", "tests.support.fixtures_api", "tests.support.fixtures_redis",
+                  "tests.support.fixtures_mail")
 
 
 def pytest_configure(config):

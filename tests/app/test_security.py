@@ -3,7 +3,6 @@ import base64
 import io
 import json
 import logging
-import socket
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -26,6 +25,7 @@ from tests.support.api import ApiClient
 from tests.support.apps import make_app
 from tests.support.fake_twilio import running_fake_twilio, unreachable_twilio
 from tests.support.pages import ADMIN, HX, STAFF, login, soup
+from tests.support.ports import free_port
 from tests.support.webhooks import sign
 
 EXPECTED_CSP = {
@@ -355,12 +355,6 @@ def test_every_route_refuses_an_oversized_body_with_413_and_writes_nothing(app, 
 SECRET_KEY = "prod-like-session-signing-key-9d41c07be35a8f26"
 SMTP_USER, SMTP_PASSWORD = "alerts@agency.test", "Smtp-pw-5e0b7c9a13f2"
 ALERT_EMAIL = "ops@agency.test"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def refuse_every_login(server, session, envelope, mechanism, auth_data):

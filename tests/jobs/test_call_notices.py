@@ -1,6 +1,5 @@
 """Per-call notices (SPEC §10): a client's missed, voicemail and answered calls reach its addresses and phones
 once, whichever worker sends them, through the worker's chores, with retries and a link to the call's page."""
-import socket
 import threading
 from datetime import timedelta
 
@@ -23,25 +22,6 @@ from tests.support.mail import Inbox, start_smtp
 OWNER, FRONT_DESK = "owner@acme.test", "desk@acme.test"
 CALLER = "+14155550100"
 OWNERS_MOBILE = "+14155550166"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_port():
-    return free_port()
-
-
-@pytest.fixture
-def inbox(smtp_port):
-    inbox = Inbox()
-    controller = start_smtp(smtp_port, inbox)
-    yield inbox
-    controller.stop()
 
 
 @pytest.fixture

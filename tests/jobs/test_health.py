@@ -1,6 +1,5 @@
 """Health: each component checked and shown with a word and a reason; /api/health answers 503 when one is down."""
 import os
-import socket
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
@@ -25,12 +24,7 @@ from phoneapp.twilio.gateway import TwilioError
 from tests.support.api import ApiClient
 from tests.support.apps import make_app
 from tests.support.pages import HX, STAFF, login, soup, text_of
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.support.ports import free_port
 
 
 def worker_seen(seconds_ago=0, name="host:1234"):

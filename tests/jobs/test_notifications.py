@@ -1,5 +1,4 @@
 """Error alerts reach admins by e-mail and SMS once when they open and once when resolved (SPEC §6)."""
-import socket
 import threading
 from datetime import timedelta
 
@@ -20,28 +19,9 @@ ON_CALL = "+14155550177"
 SMTP_USER, SMTP_PASSWORD = "mailer", "s3cret-smtp-pass"
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def check_login(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode()
     return AuthResult(success=ok)
-
-
-@pytest.fixture
-def smtp_port():
-    return free_port()
-
-
-@pytest.fixture
-def inbox(smtp_port):
-    inbox = Inbox()
-    controller = start_smtp(smtp_port, inbox)
-    yield inbox
-    controller.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from tests.support.api import ApiClient
 from tests.support.apps import make_app
 from tests.support.jobs import start_worker, stop_worker, wait_until, worker_environ
 from tests.support.mail import Inbox, start_smtp
-from tests.support.redis_server import free_port
+from tests.support.ports import free_port
 
 ADMIN_MAIL = "ops@example.test"
 

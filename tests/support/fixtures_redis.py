@@ -5,7 +5,8 @@ import pytest
 
 from tests.support.apps import TEST_REDIS_URL
 from tests.support.not_run import note_not_run
-from tests.support.redis_server import RedisServer, free_port
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
+
+from tests.support.ports import free_port
 
 
 def postgres_bin_dir():
@@ -25,12 +26,6 @@ def postgres_bin_dir():
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
                         key=lambda path: int(path.split("/")[-3]) if path.split("/")[-3].isdigit() else 0)
     return os.path.dirname(candidates[-1]) if candidates else None
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class PostgresServer:

@@ -1,16 +1,9 @@
 """A private redis-server owned by one test, for outages: started, stopped and started again on one port."""
 import shutil
-import socket
 import subprocess
 import time
 
 import redis
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RedisServer:

@@ -22,7 +22,8 @@ from phoneapp.services.webhook_events import webhook_log, write_logged_webhooks
 from tests.support.apps import PUBLIC_BASE_URL, base_environ
 from tests.support.not_run import note_not_run
 from tests.support.paths import ROOT
-from tests.support.private_postgres import PostgresServer, free_port, postgres_bin_dir
+from tests.support.ports import free_port
+from tests.support.private_postgres import PostgresServer, postgres_bin_dir
 from tests.support.webhooks import post_signed, setup_routing, sign, voice_params
 
 CLIENT_PHONE = "+14155550187"
