@@ -1,6 +1,7 @@
 """Everything the plan of one inbound call is made from: the number's route, its client's rules, the block list.
 
-From the database; from the routing cache while the database is down, and always for the fallback URL.
+From the routing table in memory when this process keeps it current (SPEC §11): no database round trip. Else
+from the database, and from the routing cache while the database is down; always from the cache for the fallback URL.
 """
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from phoneapp.domain.routing import RouteEntry, unroutable_reason
 from phoneapp.services.block_list import block_entries_for
 from phoneapp.services.call_rules import load_rule_fields, tracking_numbers_among
 from phoneapp.services.database_outages import database_outage, note_database_failure, rollback_quietly
-from phoneapp.services.routing_table import client_route_entry, load_client_route, load_route, routing_cache
+from phoneapp.services.routing_table import (
+    client_route_entry,
+    load_client_route,
+    load_route,
+    routing_cache,
+    routing_kept_in_memory,
+)
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,9 @@ class CallContext:
 
 
 def call_context(to_number, caller, path_client_id=None, *, from_cache_only=False):
-    """From the database, or from the routing cache while it is down (and always for the fallback URL)."""
-    if not from_cache_only and not database_outage().database_skipped():
+    """From memory when it is kept current, else from the database, or from the routing cache while it is down (and
+    always for the fallback URL)."""
+    if not from_cache_only and not routing_kept_in_memory() and not database_outage().database_skipped():
         try:
             return _database_context(to_number, caller, path_client_id)
         except SQLAlchemyError as error:
@@ -43,7 +51,10 @@ def call_context(to_number, caller, path_client_id=None, *, from_cache_only=Fals
     if entry is None and path_client_id is not None:
         entry = _cached_client_route(cache, to_number, path_client_id)
     fields = cache.rules_for(entry.client_id) if entry is not None else None
-    return CallContext(entry, fields, cache.blocked(), _cached_tracking(cache, fields), False, True)
+    default = current_app.config["DEFAULT_FORWARD_NUMBER"]
+    default_loops = bool(default) and cache.lookup(default) is not None
+    # Marked as from the cache: a number or client deleted since it was loaded is left off the call's record.
+    return CallContext(entry, fields, cache.blocked(), _cached_tracking(cache, fields), default_loops, True)
 
 
 def _database_context(to_number, caller, path_client_id):

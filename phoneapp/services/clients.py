@@ -86,6 +86,8 @@ def create_client(data, region, actor=None):
     rules = {key: value for key, value in settings.items() if key in fields}
     record_audit("create_client", client, after={**client_fields(client), **rules}, actor=actor)
     db.session.commit()
+    # An older per-client voice URL may name it from now on.
+    refresh_routing_cache()
     return client
 
 
@@ -104,7 +106,7 @@ def update_client(client, data, region, actor=None):
         record_audit("update_client", client, before=before, after=after, actor=actor)
     rules_changed = record_rule_change(client, rules_before, actor)
     db.session.commit()
-    if before["phone"] != after["phone"] or rules_changed:
+    if before["phone"] != after["phone"] or before["is_active"] != after["is_active"] or rules_changed:
         refresh_routing_cache()
     return client
 

@@ -1,4 +1,4 @@
-"""Every number's route: read from the database for each call, and kept on disk for a database outage."""
+"""Every number's route: held in each web process's memory, read from the database, kept on disk for an outage."""
 from __future__ import annotations
 
 import json
@@ -22,6 +22,7 @@ from phoneapp.extensions import db
 from phoneapp.models import Alert, Client, PhoneAssignment, utcnow
 from phoneapp.services.block_list import block_entries
 from phoneapp.services.call_rules import rule_fields
+from phoneapp.services.routing_changes import announce_routing_change
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,17 @@ def routing_cache():
     return current_app.extensions["phoneapp.routing_cache"]
 
 
+def routing_kept_in_memory() -> bool:
+    """True when this process's routing cache keeper holds the table current: calls are then planned without the
+    database (SPEC §11)."""
+    app = current_app._get_current_object()
+    if not app.config["KEEP_ROUTING_CACHE"]:
+        return False
+    # Kept per process: a keeper a server's parent started did not come along with the fork.
+    keeper = app.extensions.get("phoneapp.routing_cache_keeper", {}).get(os.getpid())
+    return keeper is not None and keeper.current
+
+
 def write_routing_cache():
     """Write every number's route, as the database holds it now, to the routing cache; returns the routes.
 
@@ -126,7 +138,8 @@ def write_routing_cache():
 
 
 def refresh_routing_cache():
-    """Rewrite the cache from the database, and end the alerts of numbers that route again.
+    """Rewrite the cache from the database, end the alerts of numbers that route again, and tell every other web
+    process to reload its routing table (SPEC §11).
 
     Called after every change that affects routing (once it is committed), so a number that was assigned,
     switched on or given a target stops saying that its calls reach nobody the moment it can take them (SPEC §4).
@@ -136,6 +149,7 @@ def refresh_routing_cache():
     resolve_unrouted_alerts(entry.phone_number for entry in entries if unroutable_reason(entry) is None)
     restate_unrouted_alerts([entry for entry in entries if unroutable_reason(entry) is not None], tracking_numbers)
     db.session.commit()
+    announce_routing_change()
 
 
 def unrouted_alert_text(to_number, decision):
