@@ -29,13 +29,16 @@ BATCH = 200
 def settle_calls(now=None) -> int:
     """Settle every call whose outcome is final; returns how many this worker settled."""
     now = now or utcnow()
+    # One query for the batch: calls waiting for a late voicemail are looked at every second until they settle.
     candidates = db.session.scalars(
-        sa.select(CallRecord.id).where(CallRecord.settled_at.is_(None), CallRecord.status.in_(TERMINAL_STATUSES))
+        sa.select(CallRecord).where(CallRecord.settled_at.is_(None), CallRecord.status.in_(TERMINAL_STATUSES))
         .order_by(CallRecord.id).limit(BATCH)).all()
+    final = [record.id for record in candidates if _final(record, now)]
+    db.session.rollback()
     settled = 0
-    for call_id in candidates:
+    for call_id in final:
         record = db.session.get(CallRecord, call_id)
-        if record is None or record.settled_at is not None or not _final(record, now):
+        if record is None or record.settled_at is not None:
             continue
         if _claim(record.id, now):
             db.session.refresh(record)

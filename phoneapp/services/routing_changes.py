@@ -6,6 +6,7 @@ nothing: whoever hears it reloads the routing table from the database.
 """
 from __future__ import annotations
 
+import abc
 import logging
 import os
 import tempfile
@@ -88,7 +89,7 @@ def _publish(redis_url):
         log.warning("could not publish a routing change on Redis (%s)", type(error).__name__)
 
 
-class ChangeListener:
+class ChangeListener(abc.ABC):
     """One connection held open for notices, in a thread of its own, reconnected whenever it drops.
 
     `on_notice()` is called for every notice, `on_connected()` each time the connection is (re)made: a change may
@@ -123,8 +124,9 @@ class ChangeListener:
         self.connected = True
         self.on_connected()
 
+    @abc.abstractmethod
     def listen(self):
-        raise NotImplementedError
+        """Connect, call connected_now(), then call on_notice() for each notice until stopped or disconnected."""
 
 
 class PostgresListener(ChangeListener):
