@@ -30,6 +30,17 @@ def resolve_alerts(kind, subject):
     )
 
 
+def resolve_alerts_of(kind, subjects):
+    """Close the open alerts of `kind` for each of `subjects`, in one statement."""
+    if subjects:
+        db.session.execute(
+            sa.update(Alert)
+            .where(Alert.kind == kind, Alert.subject.in_(subjects), Alert.resolved_at.is_(None))
+            .values(resolved_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
 def open_alerts():
     """Open alerts, newest activity first."""
     return db.session.scalars(

@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from phoneapp.domain.fitting import fit_sid
 from phoneapp.extensions import db
 from phoneapp.models import Alert, CallRecord, PhoneAssignment, utcnow
+from phoneapp.services.alerts import resolve_alerts_of
 from phoneapp.services.db_utils import insert_for
+from phoneapp.services.first_callers import first_time_caller, first_time_callers
 from phoneapp.services.forward_streaks import update_failed_forwards_alert
 from phoneapp.services.monitor_alerts import ALERT_KIND as WEBHOOK_ERROR_ALERT
 
@@ -26,13 +28,24 @@ class CallBatch:
     def __init__(self, events):
         # Only SIDs that can be keys: one with a NUL in it would fail the query, and the batch with it.
         self.call_sids = sorted({sid for sid in (_call_sid_of(event) for event in events) if fit_sid(sid).value})
+        # The voice webhooks' calls, most of them new: created bare in one statement, then given their fields by
+        # whichever writer of the batch comes to them first, as its own insert would have.
+        self.inbound_sids = sorted({sid for sid in (_call_sid_of(event) for event in events if event["kind"] == "call")
+                                    if fit_sid(sid).value})
+        self.fresh = set()
         self.records = {}
+        self.first_call_checks = {}  # call SID -> record whose caller is judged first-time or not at the end
+        self.alerts_to_resolve = {}  # alert kind -> subjects whose last word in this batch was "resolved"
         self.called_numbers = {}  # number id -> when it was last called, in this batch
         self.reached_numbers = set()  # numbers whose voice URL answered a call: Twilio reached them
         self.forwarded_numbers = {}  # number id -> its last forward's verdict, in this batch
 
     def __enter__(self):
         db.session.info["call_batch"] = self
+        if self.inbound_sids:
+            self.fresh = set(db.session.scalars(
+                insert_for(CallRecord).values([{"twilio_call_sid": sid} for sid in self.inbound_sids])
+                .on_conflict_do_nothing(index_elements=["twilio_call_sid"]).returning(CallRecord.twilio_call_sid)))
         if self.call_sids:
             # One query instead of one per event; locked in a fixed order so two writers cannot deadlock on them.
             for record in db.session.scalars(
@@ -45,10 +58,26 @@ class CallBatch:
     def __exit__(self, *exc_info):
         db.session.info.pop("call_batch", None)
 
+    def judge_first_call(self, record):
+        self.first_call_checks[record.twilio_call_sid] = record
+
+    def resolve_alert(self, kind, subject):
+        self.alerts_to_resolve.setdefault(kind, set()).add(subject)
+
+    def alert_raised(self, kind, subject):
+        self.alerts_to_resolve.get(kind, set()).discard(subject)
+
     def finish(self):
         if self.called_numbers:
             _note_numbers_called(self.called_numbers, self.reached_numbers)
+        for kind, subjects in sorted(self.alerts_to_resolve.items()):
+            resolve_alerts_of(kind, sorted(subjects))
         db.session.flush()
+        if self.first_call_checks:
+            # Once every call of the batch is in the database, so a caller's two calls in one batch see each other.
+            verdicts = first_time_callers(self.first_call_checks.values())
+            for record in self.first_call_checks.values():
+                record.first_time_caller = verdicts[record.id]
         if self.forwarded_numbers:
             streaks = dict(db.session.execute(
                 sa.select(PhoneAssignment.id, PhoneAssignment.failed_forward_streak)
@@ -81,7 +110,12 @@ def call_record_for(call_sid, **defaults):
     """The record for `call_sid`, created with `defaults` if this is the first word of it, locked."""
     batch = current_batch()
     if batch is not None and call_sid in batch.records:
-        return batch.records[call_sid]
+        record = batch.records[call_sid]
+        if call_sid in batch.fresh:
+            batch.fresh.discard(call_sid)
+            for column, value in defaults.items():
+                setattr(record, column, value)
+        return record
     statement = (insert_for(CallRecord)
                  .values(twilio_call_sid=call_sid, **defaults)
                  .on_conflict_do_nothing(index_elements=["twilio_call_sid"]))
@@ -110,6 +144,15 @@ def _note_numbers_called(called, reached):
             sa.update(Alert).where(Alert.kind == WEBHOOK_ERROR_ALERT, Alert.resolved_at.is_(None),
                                    Alert.subject.in_([f"number:{number_id}" for number_id in sorted(reached)]))
             .values(resolved_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def judge_first_call(record):
+    """Set whether `record`'s caller calls for the first time: now, or at the end of the batch it is written in."""
+    batch = current_batch()
+    if batch is None:
+        record.first_time_caller = first_time_caller(record)
+    else:
+        batch.judge_first_call(record)
 
 
 def note_called(phone_assignment_id, at, *, reached):

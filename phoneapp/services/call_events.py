@@ -23,8 +23,15 @@ MAX_VALUE_LENGTH = 1000
 NOT_KEPT = frozenset({"AuthToken", "auth_token", "Password", "password", "csrf_token"})
 
 
-def keep_call_event(event):
-    """Store `event` (a logged webhook of a call) under its call's SID, with Twilio's sequence and time."""
+def keep_call_events(events):
+    """Store each of `events` (logged webhooks of calls) under its call's SID, with Twilio's sequence and time."""
+    rows = [row for row in map(_event_row, events) if row is not None]
+    if rows:
+        # One statement for the whole batch, its rows in the order the requests arrived.
+        db.session.execute(insert_for(CallEvent).on_conflict_do_nothing(index_elements=["event_key"]), rows)
+
+
+def _event_row(event):
     params = event["params"]
     # The forwarded leg's own requests (its callbacks, and what its person heard and pressed) name its parent.
     is_leg = event["kind"] in ("dial_event", "whisper", "accept")
@@ -32,18 +39,18 @@ def keep_call_event(event):
     if is_leg and call_sid is None:
         call_sid = fit_sid(params.get("CallSid")).value
     if call_sid is None:
-        return
+        return None
     received_at = datetime.fromisoformat(event["received_at"])
-    db.session.execute(insert_for(CallEvent).values(
-        event_key=_event_key(event),
-        call_sid=call_sid,
-        leg_sid=fit_sid(params.get("CallSid")).value if is_leg else None,
-        kind=fit_text(event.get("route") or event["kind"], 20).value,
-        sequence_number=fit_count(params.get("SequenceNumber")).value,
-        sent_at=twilio_timestamp(params.get("Timestamp"), received_at),
-        received_at=received_at,
-        params=_kept_params(params),
-    ).on_conflict_do_nothing(index_elements=["event_key"]))
+    return {
+        "event_key": _event_key(event),
+        "call_sid": call_sid,
+        "leg_sid": fit_sid(params.get("CallSid")).value if is_leg else None,
+        "kind": fit_text(event.get("route") or event["kind"], 20).value,
+        "sequence_number": fit_count(params.get("SequenceNumber")).value,
+        "sent_at": twilio_timestamp(params.get("Timestamp"), received_at),
+        "received_at": received_at,
+        "params": _kept_params(params),
+    }
 
 
 def _event_key(event):

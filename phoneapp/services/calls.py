@@ -35,7 +35,13 @@ from phoneapp.domain.recordings import is_twilio_recording_url, keep_voicemail
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord, PhoneAssignment, utcnow
 from phoneapp.services import call_tests
-from phoneapp.services.call_batch import call_record_for, commit_unless_batched, current_batch, note_called
+from phoneapp.services.call_batch import (
+    call_record_for,
+    commit_unless_batched,
+    current_batch,
+    judge_first_call,
+    note_called,
+)
 from phoneapp.services.call_params import (
     NUMBER_LENGTH,
     call_label,
@@ -45,7 +51,6 @@ from phoneapp.services.call_params import (
     fitted_text,
     usable_call_sid,
 )
-from phoneapp.services.first_callers import first_time_caller
 from phoneapp.services.forward_streaks import update_failed_forwards_alert
 from phoneapp.services.monitor_alerts import raise_fallback_alert
 
@@ -95,7 +100,7 @@ def _tie_callback_to_number(record, at):
     """A call heard of only through its callbacks (its voice webhook lost) is still a call to its number."""
     if record.routed_by is None and _tie_to_number(record) and not record.is_test:
         note_called(record.phone_assignment_id, at, reached=False)
-        record.first_time_caller = first_time_caller(record)
+        judge_first_call(record)
 
 
 def _note_forward(record):
@@ -158,7 +163,7 @@ def record_inbound_call(params, decision, entry, *, is_test=False, at=None):
         # Routed without knowing the number (the fallback's cache did not have it): it is still its call.
         _tie_to_number(record)
         if record.first_time_caller is None:
-            record.first_time_caller = first_time_caller(record)
+            judge_first_call(record)
     else:
         place_start(record, at)  # the same webhook again (Twilio retried it): the first one began the call
     # Twilio tells the fallback URL why the voice URL failed: that is an error of the number's configuration.

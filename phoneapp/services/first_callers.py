@@ -2,21 +2,19 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from phoneapp.domain.phones import is_dialable
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord
 
-
-def _same_line(record):
-    """The calls that count as calling what `record` called: its client's, else its number's; None when unknown."""
-    if record.client_id is not None:
-        return CallRecord.client_id == record.client_id
-    if record.phone_assignment_id is not None:
-        return CallRecord.phone_assignment_id == record.phone_assignment_id
-    if record.to_number:
-        return CallRecord.to_number == record.to_number
-    return None
+# What counts as calling the same line as a call: its client's calls, else its number's, else its called number's.
+_LINES = (
+    ("client", lambda record: record.client_id is not None, lambda earlier: earlier.client_id == CallRecord.client_id),
+    ("number", lambda record: record.phone_assignment_id is not None,
+     lambda earlier: earlier.phone_assignment_id == CallRecord.phone_assignment_id),
+    ("called", lambda record: bool(record.to_number), lambda earlier: earlier.to_number == CallRecord.to_number),
+)
 
 
 def first_time_caller(record):
@@ -26,14 +24,28 @@ def first_time_caller(record):
     "Earlier" is by start, so a call written late (a webhook log replayed after an outage) is judged by when it
     rang, not by when it was written.
     """
-    same_line = _same_line(record)
-    if record.is_test or same_line is None or not is_dialable(record.from_number):
-        return None
-    before = sa.or_(CallRecord.started_at < record.started_at,
-                    sa.and_(CallRecord.started_at == record.started_at, CallRecord.id < record.id))
-    earlier = db.session.scalar(
-        sa.select(CallRecord.id)
-        .where(same_line, CallRecord.from_number == record.from_number, CallRecord.is_test.is_(False),
-               CallRecord.id != record.id, before)
-        .limit(1))
-    return earlier is None
+    return first_time_callers([record])[record.id]
+
+
+def first_time_callers(records):
+    """{record id: first_time_caller} for `records`, each as the database holds it: one query per kind of line."""
+    verdicts, lines = {}, {}
+    for record in records:
+        line = next((name for name, applies, _ in _LINES if applies(record)), None)
+        if record.is_test or line is None or not is_dialable(record.from_number):
+            verdicts[record.id] = None
+        else:
+            lines.setdefault(line, []).append(record.id)
+    for name, _, same_line in _LINES:
+        if name not in lines:
+            continue
+        earlier = aliased(CallRecord)
+        before = sa.or_(earlier.started_at < CallRecord.started_at,
+                        sa.and_(earlier.started_at == CallRecord.started_at, earlier.id < CallRecord.id))
+        called_before = set(db.session.scalars(
+            sa.select(CallRecord.id).where(
+                CallRecord.id.in_(lines[name]),
+                sa.exists().where(same_line(earlier), earlier.from_number == CallRecord.from_number,
+                                  earlier.is_test.is_(False), earlier.id != CallRecord.id, before))))
+        verdicts.update((record_id, record_id not in called_before) for record_id in lines[name])
+    return verdicts

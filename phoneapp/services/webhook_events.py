@@ -22,9 +22,9 @@ from phoneapp.domain.routing import RouteEntry, RoutingDecision
 from phoneapp.extensions import db
 from phoneapp.models import Client, PhoneAssignment, utcnow
 from phoneapp.services import call_tests, calls
-from phoneapp.services.alerts import raise_alert, resolve_alerts
+from phoneapp.services.alerts import raise_alert
 from phoneapp.services.call_batch import CallBatch
-from phoneapp.services.call_events import keep_call_event
+from phoneapp.services.call_events import keep_call_events
 from phoneapp.services.call_params import called_number, fitted_text, usable_call_sid
 from phoneapp.services.database_outages import (
     DATABASE_UNAVAILABLE,
@@ -35,7 +35,6 @@ from phoneapp.services.process_threads import started_for_this_process
 from phoneapp.services.routing_table import (
     LOOP_REFUSAL,
     UNROUTED_ALERT,
-    resolve_unrouted_alerts,
     unrouted_alert_text,
 )
 from phoneapp.services.webhook_log import WriteResult
@@ -88,16 +87,15 @@ def record_webhook(event):
 def write_batch(events):
     """Write `events` in one transaction; safe to repeat (every writer is idempotent by CallSid)."""
     with CallBatch(events) as batch:
+        keep_call_events([event for event in events if event["kind"] != "test_caller_status"])
         for event in events:
-            apply_event(event)
+            apply_event(event, batch)
         batch.finish()
 
 
-def apply_event(event):
+def apply_event(event, batch):
     kind, params = event["kind"], event["params"]
     at = datetime.fromisoformat(event["received_at"])
-    if kind != "test_caller_status":
-        keep_call_event(event)
     if kind == "call":
         entry = RouteEntry(**event["entry"]) if event.get("entry") else None
         if entry is not None and event.get("from_cache"):
@@ -111,11 +109,12 @@ def apply_event(event):
         if decision.reason is not None:
             # On the number the call was to, even when the routing cache that answered did not know it.
             alert_unrouted(to_number, decision, record.phone_assignment_id)
+            batch.alert_raised(UNROUTED_ALERT, to_number)
         elif decision.routed_by == "assignment":
             # Routed to its client: whatever kept this number's calls from anyone has ended.
-            resolve_unrouted_alerts([to_number])
+            batch.resolve_alert(UNROUTED_ALERT, to_number)
         if decision.routed_by == "assignment":
-            alert_looping_targets(to_number, decision.loops, record.phone_assignment_id)
+            alert_looping_targets(to_number, decision.loops, record.phone_assignment_id, batch)
     elif kind == "call_status":
         calls.record_call_status(params, at=at)
     elif kind == "dial_result":
@@ -171,15 +170,16 @@ def alert_unrouted(to_number, decision, assignment_id):
 LOOPING_TARGET_ALERT = "looping_target"
 
 
-def alert_looping_targets(to_number, loops, assignment_id):
+def alert_looping_targets(to_number, loops, assignment_id, batch):
     """Say which of the rules' targets calls to `to_number` skip, or close the alert once none is skipped."""
     if not loops:
-        resolve_alerts(LOOPING_TARGET_ALERT, to_number)
+        batch.resolve_alert(LOOPING_TARGET_ALERT, to_number)
         return
     numbers = ", ".join(loops)
     raise_alert(LOOPING_TARGET_ALERT, to_number,
                 f"Calls to {to_number} skip {numbers}: {LOOP_REFUSAL}. Change the client's routing rules.",
                 phone_assignment_id=assignment_id)
+    batch.alert_raised(LOOPING_TARGET_ALERT, to_number)
 
 
 def _write_batch_or_roll_back(events):

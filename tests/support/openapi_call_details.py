@@ -1,7 +1,7 @@
 """A call's notes, tags and timeline: their scenarios for the OpenAPI document test, held to the document."""
 from phoneapp.extensions import db
 from phoneapp.models import utcnow
-from phoneapp.services.call_events import keep_call_event
+from phoneapp.services.call_events import keep_call_events
 
 
 def update_call(check, env):
@@ -17,9 +17,9 @@ def update_call(check, env):
 def list_call_events(check, env):
     call = env.make_call(env.make_number(), status="completed")
     for number, status in ((0, "ringing"), (2, "completed"), (1, "in-progress"), (2, "completed")):
-        keep_call_event({"kind": "dial_event", "route": "dial_events", "received_at": utcnow().isoformat(),
-                         "params": {"CallSid": "CA" + "e5" * 16, "ParentCallSid": call.twilio_call_sid,
-                                    "CallStatus": status, "SequenceNumber": str(number)}})
+        keep_call_events([{"kind": "dial_event", "route": "dial_events", "received_at": utcnow().isoformat(),
+                           "params": {"CallSid": "CA" + "e5" * 16, "ParentCallSid": call.twilio_call_sid,
+                                      "CallStatus": status, "SequenceNumber": str(number)}}])
     db.session.commit()
     values = {"call_id": call.id}
     check(200, values)
