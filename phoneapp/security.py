@@ -83,13 +83,14 @@ def refuse_oversized_body():
 
 
 def keep_private_answers_out_of_caches(response):
-    """Pages, fragments, exports and API answers for a signed-in user: no browser or proxy keeps a copy.
+    """Pages, fragments, exports and API answers for a signed-in user, and TwiML: no browser or proxy keeps a copy.
 
     Back after logout, a shared computer or a caching proxy would otherwise show calls and clients to whoever
     comes next. Static files stay cacheable; an answer that set its own Cache-Control keeps it.
     """
     if request.endpoint == "static" or "Cache-Control" in response.headers:
         return response
-    if current_user.is_authenticated or request.path.startswith("/api/"):
+    # TwiML names the phones calls go to; asked first, a webhook costs no look at the session for its user.
+    if request.blueprint == "webhooks" or request.path.startswith("/api/") or current_user.is_authenticated:
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+# Slotted: a web process holds one per tracking number, tens of thousands of them.
+@dataclass(frozen=True, slots=True)
 class RouteEntry:
     """What routing needs to know of one tracking number, from the database or the cache."""
 

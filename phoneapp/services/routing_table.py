@@ -7,7 +7,7 @@ import os
 import re
 import tempfile
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -227,30 +227,33 @@ class RoutingCache:
             self._remember(self.path.stat().st_mtime_ns, snapshot)
             return True
 
+    def held(self, *, check_disk=True) -> RoutingSnapshot:
+        """The snapshot this process holds, read again first if another process replaced the file.
+
+        `check_disk=False` when this process's keeper holds it current: it costs no look at the disk.
+        """
+        if check_disk:
+            self._reload_if_changed()
+        return RoutingSnapshot(self._entries, self._rules, self._blocked, self._clients)
+
     def lookup(self, phone_number):
         """The cached route for `phone_number`, or None if the number is not in the snapshot."""
-        self._reload_if_changed()
-        return self._entries.get(phone_number)
+        return self.held().lookup(phone_number)
 
     def rules_for(self, client_id):
         """The cached rule fields of a client, None when the snapshot has none."""
-        self._reload_if_changed()
-        return self._rules.get(str(client_id)) if client_id is not None else None
+        return self.held().rules_for(client_id)
 
     def client_in_path(self, path_client_id):
         """(client id, phone, is_active) of the client an older voice URL names, as client_in_path finds it."""
-        self._reload_if_changed()
-        text = str(path_client_id)
-        return self._clients.get(("legacy", text)) or self._clients.get(("id", text))
+        return self.held().client_in_path(path_client_id)
 
     def blocked(self):
         """The cached block list."""
-        self._reload_if_changed()
-        return self._blocked
+        return self.held().blocked()
 
     def __len__(self):
-        self._reload_if_changed()
-        return len(self._entries)
+        return len(self.held().entries)
 
     def _reload_if_changed(self):
         try:
@@ -288,3 +291,26 @@ class RoutingCache:
             if legacy_id:
                 self._clients[("legacy", legacy_id)] = (client_id, phone, is_active)
         self._loaded_mtime = mtime
+
+
+@dataclass(frozen=True)
+class RoutingSnapshot:
+    """One consistent view of the routing cache: a reload replaces its parts, it never changes them."""
+
+    entries: dict
+    rules: dict
+    blocked_entries: list
+    clients: dict
+
+    def lookup(self, phone_number):
+        return self.entries.get(phone_number)
+
+    def rules_for(self, client_id):
+        return self.rules.get(str(client_id)) if client_id is not None else None
+
+    def client_in_path(self, path_client_id):
+        text = str(path_client_id)
+        return self.clients.get(("legacy", text)) or self.clients.get(("id", text))
+
+    def blocked(self):
+        return self.blocked_entries

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import asdict, replace
+from dataclasses import fields, replace
 from datetime import datetime
 
 from flask import current_app, has_request_context, request
@@ -56,8 +56,13 @@ def webhook_event(kind, params, **details):
 
 def inbound_call_event(params, decision: RoutingDecision, entry: RouteEntry | None, *, from_cache=False):
     """`from_cache`: routed from the routing cache, whose numbers and clients may be gone when it is written."""
-    return webhook_event("call", params, decision=asdict(decision), from_cache=from_cache,
-                         entry=asdict(entry) if entry is not None else None)
+    return webhook_event("call", params, decision=_fields_of(decision), from_cache=from_cache,
+                         entry=_fields_of(entry) if entry is not None else None)
+
+
+def _fields_of(flat):
+    # Their fields are plain values: asdict's deep copy would cost every call for nothing.
+    return {field.name: getattr(flat, field.name) for field in fields(flat)}
 
 
 def record_webhook(event):

@@ -108,7 +108,7 @@ def test_every_kind_of_response_carries_the_security_headers(app, admin_client, 
         assert "Strict-Transport-Security" not in response.headers, what
 
 
-def test_answers_for_a_signed_in_user_are_kept_out_of_caches(app, admin_client, admin, number):
+def test_answers_for_a_signed_in_user_and_twiml_are_kept_out_of_caches(app, admin_client, admin, number):
     token = users.issue_token(admin)
     private = {
         "page": admin_client.get("/numbers"),
@@ -118,6 +118,9 @@ def test_answers_for_a_signed_in_user_are_kept_out_of_caches(app, admin_client, 
         "API by token": app.test_client().get("/api/clients", headers={"Authorization": f"Bearer {token}"}),
         "API refused": app.test_client().get("/api/clients"),
         "404 page": admin_client.get("/no-such-page"),
+        # TwiML names the phone the call is forwarded to.
+        "TwiML": app.test_client().post("/twilio/voice", data=voice_params(),
+                                         headers=signed_headers(app, "/twilio/voice", voice_params())),
     }
     for what, response in private.items():
         assert response.headers.get("Cache-Control") == "no-store", what
