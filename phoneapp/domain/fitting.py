@@ -47,7 +47,8 @@ def fit_text(raw, length, *, keep_newlines=False) -> Fitted:
     if raw is None:
         return Fitted(None)
     text = raw if isinstance(raw, str) else str(raw)
-    cleaned = "".join(ch for ch in text if not _unstorable(ch, keep_newlines))
+    # A printable text has no control character (nor lone surrogate): nearly all of what Twilio sends is.
+    cleaned = text if text.isprintable() else "".join(ch for ch in text if not _unstorable(ch, keep_newlines))
     problems = []
     if cleaned != text:
         problems.append("control characters removed")
@@ -62,6 +63,7 @@ def fit_sid(raw, length=SID_LENGTH) -> Fitted:
     characters. A SID is a key, so it is never cut or cleaned: a changed SID would name another call."""
     if raw is None or raw == "":
         return Fitted(None)
-    if not isinstance(raw, str) or len(raw) > length or any(ch.isspace() or not ch.isprintable() for ch in raw):
+    # Printable leaves the ASCII space the only white space a text can hold.
+    if not isinstance(raw, str) or len(raw) > length or not raw.isprintable() or " " in raw:
         return Fitted(None, "not a usable SID; dropped")
     return Fitted(raw)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from phoneapp.domain.fitting import fit_sid
 from phoneapp.extensions import db
-from phoneapp.models import Alert, CallRecord, PhoneAssignment, utcnow
+from phoneapp.models import CallRecord, PhoneAssignment
 from phoneapp.services.alerts import resolve_alerts_of
 from phoneapp.services.db_utils import insert_for
 from phoneapp.services.first_callers import first_time_caller, first_time_callers
@@ -44,8 +44,8 @@ class CallBatch:
         db.session.info["call_batch"] = self
         if self.inbound_sids:
             self.fresh = set(db.session.scalars(
-                insert_for(CallRecord).values([{"twilio_call_sid": sid} for sid in self.inbound_sids])
-                .on_conflict_do_nothing(index_elements=["twilio_call_sid"]).returning(CallRecord.twilio_call_sid)))
+                insert_for(CallRecord).on_conflict_do_nothing(index_elements=["twilio_call_sid"])
+                .returning(CallRecord.twilio_call_sid), [{"twilio_call_sid": sid} for sid in self.inbound_sids]))
         if self.call_sids:
             # One query instead of one per event; locked in a fixed order so two writers cannot deadlock on them.
             for record in db.session.scalars(
@@ -130,20 +130,21 @@ def call_record_for(call_sid, **defaults):
     return record
 
 
+_numbers = PhoneAssignment.__table__
+_called_at = sa.bindparam("at", type_=_numbers.c.last_call_at.type)
+# Built once, run once per batch: building it cost more than running it.
+_NOTE_LAST_CALL = (
+    sa.update(_numbers).where(_numbers.c.id == sa.bindparam("number_id"))
+    .values(last_call_at=sa.func.coalesce(sa.case((_numbers.c.last_call_at > _called_at, _numbers.c.last_call_at)),
+                                          _called_at)))
+
+
 def _note_numbers_called(called, reached):
     """{number id: call time}: each number's last call; for those Twilio `reached`, the end of its reports of
     failing to reach them (a call answered by the fallback URL says the opposite)."""
-    at = sa.bindparam("at", type_=PhoneAssignment.last_call_at.type)
     db.session.connection().execute(
-        sa.update(PhoneAssignment.__table__).where(PhoneAssignment.__table__.c.id == sa.bindparam("number_id"))
-        .values(last_call_at=sa.func.coalesce(
-            sa.case((PhoneAssignment.__table__.c.last_call_at > at, PhoneAssignment.__table__.c.last_call_at)), at)),
-        [{"number_id": number_id, "at": when} for number_id, when in sorted(called.items())])
-    if reached:
-        db.session.execute(
-            sa.update(Alert).where(Alert.kind == WEBHOOK_ERROR_ALERT, Alert.resolved_at.is_(None),
-                                   Alert.subject.in_([f"number:{number_id}" for number_id in sorted(reached)]))
-            .values(resolved_at=utcnow()).execution_options(synchronize_session=False))
+        _NOTE_LAST_CALL, [{"number_id": number_id, "at": when} for number_id, when in sorted(called.items())])
+    resolve_alerts_of(WEBHOOK_ERROR_ALERT, [f"number:{number_id}" for number_id in sorted(reached)])
 
 
 def judge_first_call(record):

@@ -8,12 +8,27 @@ from phoneapp.domain.phones import is_dialable
 from phoneapp.extensions import db
 from phoneapp.models import CallRecord
 
+
+def _earlier_call_statement(same_line):
+    """Of the calls given as `ids`, those whose caller called the same line before them (same_line(earlier))."""
+    earlier = aliased(CallRecord)
+    before = sa.or_(earlier.started_at < CallRecord.started_at,
+                    sa.and_(earlier.started_at == CallRecord.started_at, earlier.id < CallRecord.id))
+    return sa.select(CallRecord.id).where(
+        CallRecord.id.in_(sa.bindparam("ids", expanding=True)),
+        sa.exists().where(same_line(earlier), earlier.from_number == CallRecord.from_number,
+                          earlier.is_test.is_(False), earlier.id != CallRecord.id, before))
+
+
 # What counts as calling the same line as a call: its client's calls, else its number's, else its called number's.
+# The statements are built once: building one costs more than running it.
 _LINES = (
-    ("client", lambda record: record.client_id is not None, lambda earlier: earlier.client_id == CallRecord.client_id),
+    ("client", lambda record: record.client_id is not None,
+     _earlier_call_statement(lambda earlier: earlier.client_id == CallRecord.client_id)),
     ("number", lambda record: record.phone_assignment_id is not None,
-     lambda earlier: earlier.phone_assignment_id == CallRecord.phone_assignment_id),
-    ("called", lambda record: bool(record.to_number), lambda earlier: earlier.to_number == CallRecord.to_number),
+     _earlier_call_statement(lambda earlier: earlier.phone_assignment_id == CallRecord.phone_assignment_id)),
+    ("called", lambda record: bool(record.to_number),
+     _earlier_call_statement(lambda earlier: earlier.to_number == CallRecord.to_number)),
 )
 
 
@@ -36,16 +51,8 @@ def first_time_callers(records):
             verdicts[record.id] = None
         else:
             lines.setdefault(line, []).append(record.id)
-    for name, _, same_line in _LINES:
-        if name not in lines:
-            continue
-        earlier = aliased(CallRecord)
-        before = sa.or_(earlier.started_at < CallRecord.started_at,
-                        sa.and_(earlier.started_at == CallRecord.started_at, earlier.id < CallRecord.id))
-        called_before = set(db.session.scalars(
-            sa.select(CallRecord.id).where(
-                CallRecord.id.in_(lines[name]),
-                sa.exists().where(same_line(earlier), earlier.from_number == CallRecord.from_number,
-                                  earlier.is_test.is_(False), earlier.id != CallRecord.id, before))))
-        verdicts.update((record_id, record_id not in called_before) for record_id in lines[name])
+    for name, _, called_before_statement in _LINES:
+        if name in lines:
+            called_before = set(db.session.scalars(called_before_statement, {"ids": lines[name]}))
+            verdicts.update((record_id, record_id not in called_before) for record_id in lines[name])
     return verdicts

@@ -42,6 +42,7 @@ from phoneapp.services.webhook_log import WriteResult
 log = logging.getLogger(__name__)
 
 ORPHANS_EVERY = 5.0
+WRITE_LINGER_SECONDS = 0.05
 
 
 def webhook_log():
@@ -277,7 +278,10 @@ class WebhookWriter:
         pause = self.app.config["DATABASE_RETRY_PAUSE"]
         last_orphan_check = 0.0
         while True:
-            self._wake.wait(timeout=1.0)
+            if self._wake.wait(timeout=1.0):
+                # Let the burst this webhook belongs to join it: a batch costs its transaction and a dozen
+                # statements whatever its size, so one per webhook would cost each several times its own writes.
+                time.sleep(WRITE_LINGER_SECONDS)
             self._wake.clear()
             check_orphans = time.monotonic() - last_orphan_check >= ORPHANS_EVERY
             try:
