@@ -7,7 +7,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from phoneapp.config import ConfigError, load_config, read_environ
-from phoneapp.extensions import csrf, db, limiter, login_manager, migrate
+from phoneapp.extensions import csrf, db, limiter, login_manager
 from phoneapp.services.instance_folder import unwritable
 from phoneapp.services.routing_cache_keeper import keep_routing_cache, write_routing_cache_at_start_up
 from phoneapp.services.routing_table import RoutingCache
@@ -16,9 +16,15 @@ from phoneapp.services.webhook_log import DatabaseOutage, WebhookLog
 
 __all__ = ["create_app", "ConfigError"]
 
+MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
 
-def create_app(overrides=None, environ=None):
-    """Build the app from the environment (or `environ`), then apply `overrides` (tests)."""
+
+def create_app(overrides=None, environ=None, *, with_migrations=True):
+    """Build the app from the environment (or `environ`), then apply `overrides` (tests).
+
+    `with_migrations=False` leaves out the `flask db` commands (Flask-Migrate): a web server never runs them, and
+    Alembic with what it imports weighs 12 MB in each of its processes.
+    """
     app = Flask(__name__, instance_relative_config=True)
     environ = read_environ() if environ is None else environ
     # The web processes and workers of one install must share it (the sandbox account, the routing cache).
@@ -49,7 +55,12 @@ def create_app(overrides=None, environ=None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=1, x_host=1, x_port=1, x_prefix=1)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    app.config["MIGRATIONS_DIRECTORY"] = MIGRATIONS_DIRECTORY
+    if with_migrations:
+        from flask_migrate import Migrate
+
+        # Named constraints (extensions.NAMING_CONVENTION) and batch mode keep SQLite's migrations like PostgreSQL's.
+        Migrate(app, db, directory=MIGRATIONS_DIRECTORY, render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -1,7 +1,7 @@
 """Where an inbound call goes (SPEC §3): a plain decision, no Flask, no database."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 # Slotted: a web process holds one per tracking number, tens of thousands of them.
@@ -38,6 +38,11 @@ class RoutingDecision:
     @property
     def forwards(self):
         return self.action == "forward"
+
+
+def plain_fields(value: RouteEntry | RoutingDecision) -> dict:
+    """Its fields, for JSON: they are plain values, so the deep copy of dataclasses.asdict would cost for nothing."""
+    return {field.name: getattr(value, field.name) for field in fields(value)}
 
 
 def unroutable_reason(entry):

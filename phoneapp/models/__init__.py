@@ -22,7 +22,10 @@ from phoneapp.models.outbound import (
     WebhookEvent,
 )
 
-__all__ = ["CONFIG_STATES", "DELIVERY_STATES", "HEALTH_COMPONENTS", "MAX_ID", "NOTICE_OWED", "ROLES", "Alert",
-           "ApiToken", "AuditEvent", "BlockedNumber", "CallEvent", "CallNotice", "CallRecord", "Client", "HealthCheck",
-           "ImportedMonitorAlert", "JobRun", "PhoneAssignment", "TestCall", "User", "WebhookAttempt", "WebhookDelivery",
-           "WebhookEndpoint", "WebhookEvent", "WorkerHeartbeat", "new_session_token", "utcnow"]
+# The migration (migrations/versions) these models match: the last one. A new migration moves it, or its test fails.
+SCHEMA_REVISION = "0009"
+
+__all__ = ["CONFIG_STATES", "DELIVERY_STATES", "HEALTH_COMPONENTS", "MAX_ID", "NOTICE_OWED", "ROLES", "SCHEMA_REVISION",
+           "Alert", "ApiToken", "AuditEvent", "BlockedNumber", "CallEvent", "CallNotice", "CallRecord", "Client",
+           "HealthCheck", "ImportedMonitorAlert", "JobRun", "PhoneAssignment", "TestCall", "User", "WebhookAttempt",
+           "WebhookDelivery", "WebhookEndpoint", "WebhookEvent", "WorkerHeartbeat", "new_session_token", "utcnow"]

@@ -156,6 +156,15 @@ def judge_first_call(record):
         batch.judge_first_call(record)
 
 
+def note_forward(phone_assignment_id, verdict):
+    """Feed the number's failed-forward streak with a forward's verdict: now, or once at the end of the batch."""
+    batch = current_batch()
+    if batch is None:
+        update_failed_forwards_alert(phone_assignment_id)
+    else:
+        batch.forwarded_numbers[phone_assignment_id] = verdict
+
+
 def note_called(phone_assignment_id, at, *, reached):
     batch = current_batch()
     if batch is None:

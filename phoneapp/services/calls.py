@@ -38,9 +38,9 @@ from phoneapp.services import call_tests
 from phoneapp.services.call_batch import (
     call_record_for,
     commit_unless_batched,
-    current_batch,
     judge_first_call,
     note_called,
+    note_forward,
 )
 from phoneapp.services.call_params import (
     NUMBER_LENGTH,
@@ -51,7 +51,6 @@ from phoneapp.services.call_params import (
     fitted_text,
     usable_call_sid,
 )
-from phoneapp.services.forward_streaks import update_failed_forwards_alert
 from phoneapp.services.monitor_alerts import raise_fallback_alert
 
 log = logging.getLogger(__name__)
@@ -107,13 +106,8 @@ def _note_forward(record):
     """Feed the number's failed-forward streak with what this call says of its target, if anything."""
     verdict = forward_verdict(record.dial_status, record.dial_leg_status, record.caller_hung_up,
                               _person_unconfirmed(record), accepted=record.requires_accept and bool(record.accepted_by))
-    if record.phone_assignment_id is None or record.is_test or verdict is None:
-        return
-    batch = current_batch()
-    if batch is None:
-        update_failed_forwards_alert(record.phone_assignment_id)
-    else:
-        batch.forwarded_numbers[record.phone_assignment_id] = verdict
+    if record.phone_assignment_id is not None and not record.is_test and verdict is not None:
+        note_forward(record.phone_assignment_id, verdict)
 
 
 def _person_unconfirmed(record):
