@@ -40,15 +40,15 @@ class CallContext:
 def call_context(to_number, caller, path_client_id=None, *, from_cache_only=False):
     """From memory when it is kept current, else from the database, or from the routing cache while it is down (and
     always for the fallback URL)."""
-    in_memory = routing_kept_in_memory()
-    if not from_cache_only and not in_memory and not database_outage().database_skipped():
+    if not from_cache_only and not routing_kept_in_memory() and not database_outage().database_skipped():
         try:
             return _database_context(to_number, caller, path_client_id)
         except SQLAlchemyError as error:
             rollback_quietly()
             note_database_failure(error, f"routing a call to {to_number}")
-    # Kept current by this process's keeper, the table in memory is the cache file as last loaded: no look at it.
-    cache = routing_cache().held(check_disk=not in_memory)
+    # One look at the file per call: another process of this machine that reloaded first has rewritten it, and its
+    # table is taken from there at once, before this process's own reload ends.
+    cache = routing_cache().held()
     entry = cache.lookup(to_number)
     if entry is None and path_client_id is not None:
         entry = _cached_client_route(cache, to_number, path_client_id)

@@ -228,13 +228,9 @@ class RoutingCache:
             self._remember(self.path.stat().st_mtime_ns, snapshot)
             return True
 
-    def held(self, *, check_disk=True) -> RoutingSnapshot:
-        """The snapshot this process holds, read again first if another process replaced the file.
-
-        `check_disk=False` when this process's keeper holds it current: it costs no look at the disk.
-        """
-        if check_disk:
-            self._reload_if_changed()
+    def held(self) -> RoutingSnapshot:
+        """The snapshot this process holds, read again first if another process replaced the file."""
+        self._reload_if_changed()
         return RoutingSnapshot(self._entries, self._rules, self._blocked, self._clients)
 
     def lookup(self, phone_number):
