@@ -93,3 +93,23 @@ def test_a_batch_leaves_a_numbers_unrouted_alert_as_its_last_call_left_it(app, m
         write_batch([routed[1], unrouted[1]])
         alert = unrouted_alert(number)
         assert alert.resolved_at is None, "the call left unrouted last opened it again"
+
+
+def test_calls_routed_from_the_cache_leave_off_a_number_or_client_deleted_before_they_are_written(
+        app, make_client, make_number):
+    kept_client, gone_client = make_client(), make_client(name="Gone Ltd", phone="+14155550199")
+    gone_number, kept_number = make_number(client=kept_client), make_number(client=gone_client)
+    at = utcnow()
+    with app.test_request_context():
+        # Routed from the routing cache, as every call a web process answers from memory is.
+        events = [{**voice_event(n, number, at), "from_cache": True} for n, number in ((1, gone_number),
+                                                                                     (2, kept_number))]
+        kept_client_id = kept_client.id
+        db.session.delete(gone_number)
+        db.session.delete(gone_client)
+        db.session.commit()
+
+        write_batch(events)
+
+        assert (record(1)["phone_assignment_id"], record(1)["client_id"]) == (None, kept_client_id)
+        assert (record(2)["phone_assignment_id"], record(2)["client_id"]) == (kept_number.id, None)
