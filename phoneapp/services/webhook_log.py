@@ -48,33 +48,6 @@ class _Segment:
         fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.syncing = 0
         self.retired = False
-        self.appended = 0
-        self._synced = 0
-        self._sync_running = False
-        self._sync_done = threading.Condition()
-
-    def sync_up_to(self, appended):
-        """Return once the first `appended` lines are on disk, one fdatasync serving every request waiting.
-
-        Group commit: while one thread syncs, the requests that append meanwhile wait for the next sync,
-        which covers them all; a sync per request would cost the disk (and the CPU) one flush each.
-        """
-        with self._sync_done:
-            while self._synced < appended:
-                if self._sync_running:
-                    self._sync_done.wait()
-                    continue
-                self._sync_running = True
-                # Counted only after its write() returned, so every line up to here is in the file.
-                target = self.appended
-                self._sync_done.release()
-                try:
-                    os.fdatasync(self.fd)
-                finally:
-                    self._sync_done.acquire()
-                    self._sync_running = False
-                    self._sync_done.notify_all()
-                self._synced = max(self._synced, target)
 
 
 def _offset_path(segment: Path) -> Path:
@@ -138,11 +111,11 @@ class WebhookLog:
         with self._lock:
             segment = self._current_segment()
             os.write(segment.fd, line)
-            segment.appended += 1
-            appended = segment.appended
             segment.syncing += 1
         try:
-            segment.sync_up_to(appended)
+            # One fdatasync per webhook, outside the lock: the file system already commits concurrent ones together,
+            # and doing it again in Python (threads waiting on each other's sync) cost more CPU than the syncs.
+            os.fdatasync(segment.fd)
         finally:
             with self._lock:
                 segment.syncing -= 1
