@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from phoneapp import create_app
 from phoneapp.extensions import db
-from phoneapp.models import PhoneAssignment
+from phoneapp.models import CallEvent, CallRecord, PhoneAssignment
 from phoneapp.services import assignments, clients
 from phoneapp.services.routing_cache_keeper import start_routing_cache_keeper
 from phoneapp.services.routing_changes import CHANNEL, RedisListener, announce_routing_change
@@ -88,6 +88,46 @@ def test_a_kept_routing_table_answers_a_call_with_no_database_connection(kept):
     finally:
         checkouts.close()
     assert answers == [ACME_PHONE] * 3
+
+
+def test_no_webhook_of_a_call_takes_a_database_connection_and_all_are_written_behind(kept):
+    call, leg = "CA" + "8" * 32, "CA" + "9" * 32
+    whoever = "target=%2B14155550187"
+    requests = [
+        ("/twilio/fallback", voice_params(call_sid=call)),
+        ("/twilio/status", {"CallSid": call, "CallStatus": "ringing", "SequenceNumber": "0"}),
+        ("/twilio/dial-events", {"CallSid": leg, "ParentCallSid": call, "CallStatus": "ringing"}),
+        (f"/twilio/whisper?{whoever}&name=Line+1&accept=1", {"CallSid": leg, "ParentCallSid": call}),
+        (f"/twilio/accept?{whoever}", {"CallSid": leg, "ParentCallSid": call, "Digits": "2"}),
+        # Nobody took it and the caller is on: the voicemail's greeting is planned from memory too.
+        ("/twilio/dial-status", {"CallSid": call, "DialCallStatus": "no-answer", "CallStatus": "in-progress",
+                                 "To": TRACKING, "From": "+12025550143"}),
+        ("/twilio/recording?kind=voicemail", {
+            "CallSid": call, "RecordingSid": "RE" + "1" * 32, "RecordingStatus": "completed", "RecordingDuration": "7",
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC{'0' * 32}/Recordings/RE{'1' * 32}"}),
+        ("/twilio/status", {"CallSid": call, "CallStatus": "completed", "CallDuration": "30", "SequenceNumber": "1"}),
+    ]
+    checkouts = Checkouts(kept)
+    try:
+        for path, params in requests:
+            with kept.app_context():
+                response = post_signed(kept, path, params)
+            assert response.status_code == 200, (path, response.data)
+            assert checkouts.taken == 0, f"{path} took a database connection"
+    finally:
+        checkouts.close()
+    with kept.app_context():
+        deadline = time.monotonic() + 10
+        while True:
+            record = db.session.scalars(sa.select(CallRecord).where(CallRecord.twilio_call_sid == call)).first()
+            events = db.session.scalar(sa.select(sa.func.count()).select_from(CallEvent)
+                                       .where(CallEvent.call_sid == call))
+            if (record is not None and record.status == "completed" and events == len(requests)) \
+                    or time.monotonic() > deadline:
+                break
+            db.session.remove()
+            time.sleep(0.1)
+        assert (record.status, record.voicemail_duration, events) == ("completed", 7, len(requests))
 
 
 def test_a_change_made_on_another_machine_reaches_this_ones_memory(tmp_path, kept):
