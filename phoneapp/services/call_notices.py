@@ -21,6 +21,7 @@ from phoneapp.domain.durations import format_duration
 from phoneapp.domain.phones import display_phone
 from phoneapp.extensions import db
 from phoneapp.models import CallNotice, CallRecord, Client, utcnow
+from phoneapp.services.claims import claim_each
 from phoneapp.services.client_rules import NOTICE_EVENTS
 from phoneapp.services.db_utils import insert_for
 from phoneapp.services.notifications import (
@@ -107,33 +108,12 @@ class Outcome:
 def send_due_call_notices(now=None) -> int:
     """Send every notice that is due; returns how many this worker sent."""
     now = now or utcnow()
-    notice_ids = db.session.scalars(
-        sa.select(CallNotice.id).where(_due(now), _claimable(now)).order_by(CallNotice.id).limit(BATCH_SIZE)
-    ).all()
-    db.session.commit()
-    sent = 0
-    for notice_id in notice_ids:
-        if _claim(notice_id, now):
-            sent += _deliver(notice_id, claimed_at=now)
-    return sent
+    return sum(_deliver(notice_id, claimed_at=now) for notice_id in claim_each(
+        CallNotice, CallNotice.claimed_at, _due(now), now=now, timeout=CLAIM_TIMEOUT, limit=BATCH_SIZE))
 
 
 def _due(now):
     return sa.and_(CallNotice.state == "pending", CallNotice.next_attempt_at <= now)
-
-
-def _claimable(now):
-    return sa.or_(CallNotice.claimed_at.is_(None), CallNotice.claimed_at < now - CLAIM_TIMEOUT)
-
-
-def _claim(notice_id, now) -> bool:
-    """Take the notice for this worker; the commit makes the claim visible before anything is sent."""
-    claimed = db.session.execute(
-        sa.update(CallNotice).where(CallNotice.id == notice_id, _due(now), _claimable(now))
-        .values(claimed_at=now).execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return claimed == 1
 
 
 def _deliver(notice_id, claimed_at) -> int:

@@ -24,6 +24,7 @@ from phoneapp.domain.clock import format_local
 from phoneapp.domain.phones import display_phone
 from phoneapp.extensions import db
 from phoneapp.models import Alert, utcnow
+from phoneapp.services.claims import claim_each
 from phoneapp.services.twilio_account import twilio
 from phoneapp.twilio.gateway import TwilioError
 from phoneapp.twilio.public_urls import public_url
@@ -78,15 +79,8 @@ class Delivery:
 def send_pending_notifications(now=None) -> int:
     """Send every open/resolved notice that is due; returns how many notices reached someone."""
     now = now or utcnow()
-    alert_ids = db.session.scalars(
-        sa.select(Alert.id).where(_due(), _claimable(now)).order_by(Alert.id).limit(BATCH_SIZE)
-    ).all()
-    db.session.commit()
-    sent = 0
-    for alert_id in alert_ids:
-        if _claim(alert_id, now):
-            sent += _deliver(alert_id, claimed_at=now)
-    return sent
+    return sum(_deliver(alert_id, claimed_at=now) for alert_id in claim_each(
+        Alert, Alert.notify_claimed_at, _due(), now=now, timeout=CLAIM_TIMEOUT, limit=BATCH_SIZE))
 
 
 def _due():
@@ -97,20 +91,6 @@ def _due():
         sa.or_(Alert.notified_open_at.is_(None),
                sa.and_(Alert.resolved_at.is_not(None), Alert.notified_resolved_at.is_(None))),
     )
-
-
-def _claimable(now):
-    return sa.or_(Alert.notify_claimed_at.is_(None), Alert.notify_claimed_at < now - CLAIM_TIMEOUT)
-
-
-def _claim(alert_id, now) -> bool:
-    """Take the alert's notice for this worker; the commit makes the claim visible before anything is sent."""
-    claimed = db.session.execute(
-        sa.update(Alert).where(Alert.id == alert_id, _due(), _claimable(now)).values(notify_claimed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return claimed == 1
 
 
 def _deliver(alert_id, claimed_at) -> int:
